@@ -333,4 +333,3 @@ func (r *chunkReader) Read(p []byte) (int, error) {
 	r.buf = r.buf[n:]
 	return n, nil
 }
-
