@@ -27,6 +27,10 @@ type EntityState struct {
 	// FullRunning is set while a full pass is under way; FullPass numbers it.
 	FullRunning bool  `gorm:"not null;default:false"`
 	FullPass    int64 `gorm:"not null;default:0"`
+	// FullStartSeq is the source seq when the running full pass started:
+	// reconciliation removes only records not seen by the pass whose seq is
+	// at most this, so a record another stage wrote during the pass survives.
+	FullStartSeq int64 `gorm:"not null;default:0"`
 	// DeleteCursor is the delete feed's cursor (DeleteTracker connectors).
 	DeleteCursor string `gorm:"type:text;not null;default:''"`
 	// PendingDeleteCursor is taken at the start of a full pass and becomes
@@ -54,9 +58,12 @@ type Record struct {
 	Version    string `gorm:"size:200;not null;default:''"`
 	ModifiedAt *time.Time
 	Fields     []byte `gorm:"not null"`
-	Partition  string `gorm:"size:400;not null;default:''"`
-	Seq        int64  `gorm:"not null"`
-	Pass       int64  `gorm:"not null;default:0;index:idx_records_pass,priority:3"`
+	// Hash is a digest of Fields: a record whose version, partition and hash
+	// are unchanged is not a change.
+	Hash      string `gorm:"size:64;not null;default:''"`
+	Partition string `gorm:"size:400;not null;default:''"`
+	Seq       int64  `gorm:"not null"`
+	Pass      int64  `gorm:"not null;default:0;index:idx_records_pass,priority:3"`
 }
 
 // PartitionItem is the latest op of a record in a partition: a PUT (Removed
