@@ -3,6 +3,7 @@ package emulator
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -142,15 +143,18 @@ func New(opts Options) *Server {
 func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.serveHTTP) }
 
 // Start listens on 127.0.0.1 with a free port and returns the base URL.
-func (s *Server) Start() (string, error) {
+func (s *Server) Start() (string, error) { return s.StartOn("127.0.0.1:0") }
+
+// StartOn listens on addr (host:port) and returns the base URL.
+func (s *Server) StartOn(addr string) (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.srv != nil {
 		return s.base, nil
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("emulator: listen on %s: %w", addr, err)
 	}
 	s.srv = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 30 * time.Second}
 	s.base = "http://" + ln.Addr().String()
