@@ -1,0 +1,170 @@
+package pull
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/synchub/synchub/host/config"
+	"github.com/synchub/synchub/host/partition"
+	"github.com/synchub/synchub/host/store"
+	"github.com/synchub/synchub/sdk"
+	"github.com/synchub/synchub/sdk/filter"
+)
+
+// plan is what the config and the connector's schema say about pulling
+// one entity: what to ask for, what to keep, how to place and filter.
+type plan struct {
+	source, entity string
+	rule           config.PartitionRule
+	filter         filter.Expr
+	// request is the field list asked of the connector: the configured
+	// fields plus those the filter and the partition rule read (nil: all).
+	request []string
+	// keep is the configured projection (nil: keep every field).
+	keep     map[string]bool
+	pageSize int
+	deletes  sdk.DeleteMode
+	// hash identifies the schema and config the mirror is built with.
+	hash string
+}
+
+func newPlan(src *config.Source, ent *config.Entity, es sdk.EntitySchema) (*plan, error) {
+	pl := &plan{source: src.Name, entity: ent.Name, rule: ent.Partition, pageSize: ent.PageSize, deletes: es.Deletes}
+	if pl.deletes == "" {
+		pl.deletes = sdk.DeletesInline
+	}
+	if ent.Filter != "" {
+		f, err := filter.Parse(ent.Filter)
+		if err != nil {
+			return nil, config.ErrorAt(ent.FilterRange, "Invalid filter",
+				fmt.Sprintf("the filter of entity %q of source %q does not parse: %s", ent.Name, src.Name, err))
+		}
+		pl.filter = f
+	}
+	if len(ent.Fields) > 0 {
+		pl.keep = make(map[string]bool, len(ent.Fields))
+		for _, f := range ent.Fields {
+			pl.keep[f] = true
+		}
+		req := slices.Clone(ent.Fields)
+		extra := filter.Fields(pl.filter)
+		if !pl.rule.All && pl.rule.Field != "" {
+			extra = append(extra, pl.rule.Field)
+		}
+		for _, f := range extra {
+			top, _, _ := strings.Cut(f, "/")
+			if !slices.Contains(req, top) {
+				req = append(req, top)
+			}
+		}
+		pl.request = req
+	}
+	pl.hash = schemaHash(pl, ent, es)
+	return pl, nil
+}
+
+// schemaHash digests what the mirrored rows depend on: the schema of the
+// fields synced (all of them when the config names none), the key, the
+// delete mode, and the entity's fields, filter and partition rule. A change
+// forces a full pass.
+func schemaHash(pl *plan, ent *config.Entity, es sdk.EntitySchema) string {
+	type field struct{ Name, Type, Lookup string }
+	var fields []field
+	for _, f := range es.Fields {
+		if pl.request == nil || slices.Contains(pl.request, f.Name) {
+			fields = append(fields, field{f.Name, string(f.Type), f.Lookup})
+		}
+	}
+	slices.SortFunc(fields, func(a, b field) int { return strings.Compare(a.Name, b.Name) })
+	var filterText string
+	if pl.filter != nil {
+		filterText = filter.String(pl.filter)
+	}
+	doc, _ := json.Marshal(struct {
+		Version   int
+		Key       string
+		Deletes   sdk.DeleteMode
+		Schema    []field
+		Fields    []string
+		Filter    string
+		Partition config.PartitionRule
+	}{1, es.Key, pl.deletes, fields, ent.Fields, filterText,
+		config.PartitionRule{All: pl.rule.All, Attr: pl.rule.Attr, Field: pl.rule.Field}})
+	sum := sha256.Sum256(doc)
+	return hex.EncodeToString(sum[:16])
+}
+
+// convert turns a page's records into mirror rows: records that match the
+// filter are projected and placed; the ids of those that do not are
+// returned for removal (a record that stops matching leaves the mirror).
+func (pl *plan) convert(recs []sdk.Record) (puts []store.MirrorRecord, removes []string, err error) {
+	puts = make([]store.MirrorRecord, 0, len(recs))
+	var buf bytes.Buffer
+	for i := range recs {
+		r := &recs[i]
+		raw, err := r.FieldsJSON()
+		if err != nil {
+			return nil, nil, fmt.Errorf("record %q: encode fields: %w", r.ID, err)
+		}
+		m, err := decodeObject(raw)
+		if err != nil {
+			return nil, nil, fmt.Errorf("record %q: fields are not a JSON object: %w", r.ID, err)
+		}
+		ok, err := filter.Eval(pl.filter, m)
+		if err != nil {
+			return nil, nil, fmt.Errorf("record %q: evaluate filter: %w", r.ID, err)
+		}
+		if !ok {
+			removes = append(removes, r.ID)
+			continue
+		}
+		part := partition.Of(pl.rule, pl.entity, m)
+		if pl.keep != nil {
+			for k := range m {
+				if !pl.keep[k] {
+					delete(m, k)
+				}
+			}
+		}
+		buf.Reset()
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(m); err != nil {
+			return nil, nil, fmt.Errorf("record %q: encode fields: %w", r.ID, err)
+		}
+		fields := bytes.TrimRight(buf.Bytes(), "\n")
+		sum := sha256.Sum256(fields)
+		mr := store.MirrorRecord{ID: r.ID, Version: r.Version, Fields: bytes.Clone(fields),
+			Hash: hex.EncodeToString(sum[:16]), Partition: part}
+		if !r.ModifiedAt.IsZero() {
+			t := r.ModifiedAt.UTC()
+			mr.ModifiedAt = &t
+		}
+		puts = append(puts, mr)
+	}
+	return puts, removes, nil
+}
+
+// decodeObject decodes a JSON object keeping numbers as json.Number, so
+// large integers survive re-encoding unchanged.
+func decodeObject(raw []byte) (map[string]any, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var m map[string]any
+	if err := dec.Decode(&m); err != nil {
+		return nil, err
+	}
+	if m == nil {
+		m = map[string]any{}
+	}
+	return m, nil
+}
+
+// now is the pull stage's clock.
+func now() time.Time { return time.Now().UTC() }

@@ -1,0 +1,104 @@
+package store_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/synchub/synchub/host/store"
+	"github.com/synchub/synchub/host/store/storetest"
+)
+
+// TestDownloadPathIsIndexed proves with the planner's own words that a
+// device's download reads partition_items through idx_items_seq and
+// records through their primary key, never by scanning a table, on a
+// mirror big enough (20,000 items in 50 partitions, analyzed) that a
+// planner would pick a scan if it were cheaper.
+func TestDownloadPathIsIndexed(t *testing.T) {
+	storetest.ForEachDB(t, func(t *testing.T, s *store.Store) {
+		fill := map[string]string{
+			store.KindSQLite: `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000)
+				INSERT INTO %s SELECT %s FROM n`,
+			store.KindPostgres: `INSERT INTO %s SELECT %s FROM generate_series(1, 20000) AS n(i)`,
+		}[s.Kind()]
+		require.NoError(t, s.DB().Exec(`INSERT INTO sources (name, seq, created_at) VALUES ('crm', 20000, CURRENT_TIMESTAMP)`).Error)
+		// Records of a realistic size (~800 bytes of fields).
+		fields := map[string]string{store.KindSQLite: `'{"name":"' || hex(zeroblob(400)) || '"}'`,
+			store.KindPostgres: `convert_to('{"name":"' || repeat('x', 800) || '"}', 'UTF8')`}[s.Kind()]
+		require.NoError(t, s.DB().Exec(fmt.Sprintf(fill,
+			`records (source, entity, id, version, fields, hash, "partition", seq, pass)`,
+			`'crm', 'account', 'id' || i, '1', `+fields+`, 'h', 'account/owner=u' || (i % 50), i, 1`)).Error)
+		require.NoError(t, s.DB().Exec(fmt.Sprintf(fill,
+			`partition_items (source, "partition", entity, id, seq, removed, updated_at)`,
+			`'crm', 'account/owner=u' || (i % 50), 'account', 'id' || i, i, i % 10 = 0, CURRENT_TIMESTAMP`)).Error)
+		require.NoError(t, s.DB().Exec("ANALYZE").Error)
+
+		tests := []struct {
+			name  string
+			since map[string]int64
+		}{
+			{"a full sync of one partition", map[string]int64{"account/owner=u7": 0}},
+			{"an incremental sync of three partitions", map[string]int64{"account/owner=u1": 100, "account/owner=u2": 19000, "account/*": 5}},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				query, args := store.ChangesQuery("crm", tt.since, 100)
+				if s.Kind() == store.KindSQLite {
+					var plan []struct {
+						ID, Parent, Notused int
+						Detail              string
+					}
+					require.NoError(t, s.ReadDB().Raw("EXPLAIN QUERY PLAN "+query, args...).Scan(&plan).Error)
+					var lines []string
+					for _, p := range plan {
+						lines = append(lines, p.Detail)
+					}
+					text := strings.Join(lines, "\n")
+					t.Log(text)
+					assert.Equal(t, len(tt.since), strings.Count(text, "USING INDEX idx_items_seq (source=? AND partition=? AND seq>?)"),
+						"each partition is an index range")
+					assert.Contains(t, text, "SEARCH r USING INDEX sqlite_autoindex_records_1 (source=? AND entity=? AND id=?)")
+					for _, l := range lines {
+						assert.NotRegexp(t, `^SCAN (partition_items|records|r)\b`, l)
+					}
+					return
+				}
+				var raw string
+				require.NoError(t, s.ReadDB().Raw("EXPLAIN (FORMAT JSON) "+query, args...).Row().Scan(&raw))
+				var doc []struct{ Plan pgPlan }
+				require.NoError(t, json.Unmarshal([]byte(raw), &doc))
+				nodes := doc[0].Plan.flatten()
+				itemsByIndex := 0
+				for _, n := range nodes {
+					t.Logf("%s on %s using %s", n.NodeType, n.RelationName, n.IndexName)
+					assert.False(t, n.NodeType == "Seq Scan" && (n.RelationName == "partition_items" || n.RelationName == "records"),
+						"no sequential scan of %s", n.RelationName)
+					if n.RelationName == "partition_items" && n.IndexName == "idx_items_seq" &&
+						(n.NodeType == "Index Scan" || n.NodeType == "Index Only Scan" || n.NodeType == "Bitmap Index Scan") {
+						itemsByIndex++
+					}
+				}
+				assert.Equal(t, len(tt.since), itemsByIndex, "each partition is an index scan of idx_items_seq")
+			})
+		}
+	})
+}
+
+type pgPlan struct {
+	NodeType     string   `json:"Node Type"`
+	RelationName string   `json:"Relation Name"`
+	IndexName    string   `json:"Index Name"`
+	Plans        []pgPlan `json:"Plans"`
+}
+
+func (p pgPlan) flatten() []pgPlan {
+	out := []pgPlan{p}
+	for _, c := range p.Plans {
+		out = append(out, c.flatten()...)
+	}
+	return out
+}

@@ -1,0 +1,401 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+)
+
+// MirrorRecord is a record as the pull stage wants it mirrored: fields
+// already projected and encoded, partition already computed.
+type MirrorRecord struct {
+	ID         string
+	Version    string
+	ModifiedAt *time.Time
+	// Fields is the record's fields as a JSON object.
+	Fields []byte
+	// Hash is a digest of Fields.
+	Hash string
+	// Partition is the record's partition, "" for none.
+	Partition string
+}
+
+// Batch is what one page of a pull does to an entity's mirror. ApplyBatch
+// applies all of it, the entity state columns included, in one transaction.
+type Batch struct {
+	Source, Entity string
+	// Put holds the records seen. A record whose version, partition and
+	// hash equal the mirror's is unchanged: it gets no seq and no partition
+	// item; only its pass is stamped. A repeated id keeps its last entry.
+	Put []MirrorRecord
+	// Remove lists ids to remove from the mirror (deleted in the back end or
+	// no longer matching the filter); unknown ids are ignored. An id both in
+	// Put and Remove is put.
+	Remove []string
+	// Pass is stamped on every record in Put.
+	Pass int64
+	// Reconcile, when set, also removes every record of the entity whose
+	// pass is below Pass and whose seq is at most ReconcileMaxSeq: the end
+	// of a full pass.
+	Reconcile       bool
+	ReconcileMaxSeq int64
+	// State sets these entity_states columns (column name -> value) in the
+	// same transaction: the cursor or progress marker the page produced.
+	State map[string]any
+}
+
+// BatchResult says what a batch changed.
+type BatchResult struct {
+	// Changed counts records inserted or updated, Removed records removed
+	// (Reconciled of them by reconciliation), Unchanged records seen as they
+	// were.
+	Changed, Removed, Reconciled, Unchanged int
+	// LastSeq is the highest seq the batch used, 0 when it used none.
+	LastSeq int64
+	// Partitions lists the partitions that got new items, sorted.
+	Partitions []string
+}
+
+// chunk bounds the ids and rows per statement: well under SQLite's 32766
+// and PostgreSQL's 65535 bind parameters for 10-column rows.
+const chunk = 500
+
+type existing struct {
+	ID        string
+	Version   string
+	Partition string
+	Hash      string
+	Pass      int64
+}
+
+// ApplyBatch applies b in one transaction. Seqs for its partition items are
+// taken from the source's counter in the same transaction, so they become
+// visible together with the items, in order.
+func (s *Store) ApplyBatch(ctx context.Context, b Batch) (BatchResult, error) {
+	var res BatchResult
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var err error
+		res, err = applyBatch(tx, b)
+		return err
+	})
+	if err != nil {
+		return BatchResult{}, fmt.Errorf("apply batch %s/%s: %w", b.Source, b.Entity, err)
+	}
+	return res, nil
+}
+
+// plannedItem is a partition item to write once seqs are known.
+type plannedItem struct {
+	partition, id string
+	removed       bool
+	record        int // index into puts for a PUT, -1 for a tombstone
+}
+
+func applyBatch(tx *gorm.DB, b Batch) (BatchResult, error) {
+	var res BatchResult
+	now := time.Now().UTC()
+
+	// Last entry of an id wins; Put wins over Remove.
+	puts := make([]MirrorRecord, 0, len(b.Put))
+	at := make(map[string]int, len(b.Put))
+	for _, r := range b.Put {
+		if i, ok := at[r.ID]; ok {
+			puts[i] = r
+			continue
+		}
+		at[r.ID] = len(puts)
+		puts = append(puts, r)
+	}
+	var removes []string
+	seenRemove := make(map[string]bool, len(b.Remove))
+	for _, id := range b.Remove {
+		if _, put := at[id]; !put && !seenRemove[id] {
+			seenRemove[id] = true
+			removes = append(removes, id)
+		}
+	}
+
+	ids := make([]string, 0, len(puts)+len(removes))
+	for _, r := range puts {
+		ids = append(ids, r.ID)
+	}
+	ids = append(ids, removes...)
+	old, err := loadExisting(tx, b.Source, b.Entity, ids)
+	if err != nil {
+		return res, err
+	}
+
+	var (
+		items       []plannedItem
+		deleteIDs   []string
+		writes      []int // indexes into puts to upsert
+		restamp     []string
+		recordDelta int64
+	)
+	for _, id := range removes {
+		o, ok := old[id]
+		if !ok {
+			continue
+		}
+		deleteIDs = append(deleteIDs, id)
+		if o.Partition != "" {
+			items = append(items, plannedItem{partition: o.Partition, id: id, removed: true, record: -1})
+		}
+	}
+	for i, r := range puts {
+		o, ok := old[r.ID]
+		switch {
+		case ok && o.Version == r.Version && o.Partition == r.Partition && o.Hash == r.Hash:
+			if o.Pass != b.Pass {
+				restamp = append(restamp, r.ID)
+			}
+			res.Unchanged++
+			continue
+		case ok && o.Partition != "" && o.Partition != r.Partition:
+			items = append(items, plannedItem{partition: o.Partition, id: r.ID, removed: true, record: -1})
+		case !ok:
+			recordDelta++
+		}
+		writes = append(writes, i)
+		items = append(items, plannedItem{partition: r.Partition, id: r.ID, record: i})
+		res.Changed++
+	}
+	res.Removed = len(deleteIDs)
+	recordDelta -= int64(len(deleteIDs))
+
+	// Seqs: one per partition item, one per record written without an item
+	// (a record in no partition still records when it last changed).
+	need := int64(0)
+	for _, it := range items {
+		if it.partition != "" {
+			need++
+		}
+	}
+	seqOf := make([]int64, len(puts))
+	var next int64
+	if need > 0 {
+		top, err := bumpSeq(tx, b.Source, need)
+		if err != nil {
+			return res, err
+		}
+		next = top - need + 1
+		res.LastSeq = top
+	}
+	partitions := map[string]bool{}
+	rows := make([]PartitionItem, 0, len(items))
+	for _, it := range items {
+		if it.partition == "" {
+			continue
+		}
+		seq := next
+		next++
+		if it.record >= 0 {
+			seqOf[it.record] = seq
+		}
+		partitions[it.partition] = true
+		rows = append(rows, PartitionItem{Source: b.Source, Partition: it.partition, Entity: b.Entity,
+			ID: it.id, Seq: seq, Removed: it.removed, UpdatedAt: now})
+	}
+	// A record in no partition gets the source's current seq: no device
+	// will ever be sent it, so it needs no seq of its own.
+	var current int64 = -1
+	records := make([]Record, 0, len(writes))
+	for _, i := range writes {
+		r := puts[i]
+		seq := seqOf[i]
+		if r.Partition == "" {
+			if current < 0 {
+				if current, err = sourceSeq(tx, b.Source); err != nil {
+					return res, err
+				}
+			}
+			seq = current
+		}
+		fields := r.Fields
+		if fields == nil {
+			fields = []byte("{}")
+		}
+		records = append(records, Record{Source: b.Source, Entity: b.Entity, ID: r.ID, Version: r.Version,
+			ModifiedAt: r.ModifiedAt, Fields: fields, Hash: r.Hash, Partition: r.Partition, Seq: seq, Pass: b.Pass})
+	}
+
+	if err := deleteRecords(tx, b.Source, b.Entity, deleteIDs); err != nil {
+		return res, err
+	}
+	if err := upsertRecords(tx, records); err != nil {
+		return res, err
+	}
+	if err := upsertItems(tx, rows); err != nil {
+		return res, err
+	}
+	for part := range slices.Chunk(restamp, chunk) {
+		if err := tx.Model(&Record{}).Where("source = ? AND entity = ? AND id IN ?", b.Source, b.Entity, part).
+			Update("pass", b.Pass).Error; err != nil {
+			return res, fmt.Errorf("stamp pass: %w", err)
+		}
+	}
+
+	if b.Reconcile {
+		n, last, parts, err := reconcile(tx, b, now)
+		if err != nil {
+			return res, err
+		}
+		res.Removed += n
+		res.Reconciled = n
+		recordDelta -= int64(n)
+		if last > 0 {
+			res.LastSeq = last
+		}
+		for _, p := range parts {
+			partitions[p] = true
+		}
+	}
+
+	updates := map[string]any{"updated_at": now}
+	for k, v := range b.State {
+		updates[k] = v
+	}
+	if recordDelta != 0 {
+		updates["records"] = gorm.Expr("records + ?", recordDelta)
+	}
+	q := tx.Model(&EntityState{}).Where("source = ? AND entity = ?", b.Source, b.Entity).Updates(updates)
+	if q.Error != nil {
+		return res, fmt.Errorf("update entity state: %w", q.Error)
+	}
+	if q.RowsAffected == 0 {
+		return res, fmt.Errorf("update entity state: %w (EnsureEntityState first)", ErrNotFound)
+	}
+	for p := range partitions {
+		res.Partitions = append(res.Partitions, p)
+	}
+	slices.Sort(res.Partitions)
+	return res, nil
+}
+
+// reconcile removes the records a full pass did not see, in chunks, inside
+// the batch's transaction.
+func reconcile(tx *gorm.DB, b Batch, now time.Time) (n int, last int64, parts []string, err error) {
+	seen := map[string]bool{}
+	for {
+		var stale []existing
+		if err := tx.Model(&Record{}).Select("id", "partition").
+			Where("source = ? AND entity = ? AND pass < ? AND seq <= ?", b.Source, b.Entity, b.Pass, b.ReconcileMaxSeq).
+			Order("id").Limit(chunk).Find(&stale).Error; err != nil {
+			return 0, 0, nil, fmt.Errorf("reconcile: %w", err)
+		}
+		if len(stale) == 0 {
+			return n, last, parts, nil
+		}
+		ids := make([]string, len(stale))
+		var tomb []existing
+		for i, r := range stale {
+			ids[i] = r.ID
+			if r.Partition != "" {
+				tomb = append(tomb, r)
+			}
+		}
+		if len(tomb) > 0 {
+			top, err := bumpSeq(tx, b.Source, int64(len(tomb)))
+			if err != nil {
+				return 0, 0, nil, err
+			}
+			seq := top - int64(len(tomb)) + 1
+			rows := make([]PartitionItem, len(tomb))
+			for i, r := range tomb {
+				rows[i] = PartitionItem{Source: b.Source, Partition: r.Partition, Entity: b.Entity, ID: r.ID,
+					Seq: seq + int64(i), Removed: true, UpdatedAt: now}
+				if !seen[r.Partition] {
+					seen[r.Partition] = true
+					parts = append(parts, r.Partition)
+				}
+			}
+			if err := upsertItems(tx, rows); err != nil {
+				return 0, 0, nil, err
+			}
+			last = top
+		}
+		if err := deleteRecords(tx, b.Source, b.Entity, ids); err != nil {
+			return 0, 0, nil, err
+		}
+		n += len(stale)
+	}
+}
+
+func loadExisting(tx *gorm.DB, source, entity string, ids []string) (map[string]existing, error) {
+	out := make(map[string]existing, len(ids))
+	for part := range slices.Chunk(ids, chunk) {
+		var rows []existing
+		if err := tx.Model(&Record{}).Select("id", "version", "partition", "hash", "pass").
+			Where("source = ? AND entity = ? AND id IN ?", source, entity, part).Find(&rows).Error; err != nil {
+			return nil, fmt.Errorf("load existing records: %w", err)
+		}
+		for _, r := range rows {
+			out[r.ID] = r
+		}
+	}
+	return out, nil
+}
+
+// bumpSeq takes n seqs from the source's counter and returns the highest.
+func bumpSeq(tx *gorm.DB, source string, n int64) (int64, error) {
+	var top []int64
+	if err := tx.Raw("UPDATE sources SET seq = seq + ? WHERE name = ? RETURNING seq", n, source).Scan(&top).Error; err != nil {
+		return 0, fmt.Errorf("take seqs: %w", err)
+	}
+	if len(top) != 1 {
+		return 0, fmt.Errorf("take seqs: source %q: %w", source, ErrNotFound)
+	}
+	return top[0], nil
+}
+
+func sourceSeq(tx *gorm.DB, source string) (int64, error) {
+	var seq []int64
+	if err := tx.Model(&Source{}).Where("name = ?", source).Pluck("seq", &seq).Error; err != nil {
+		return 0, fmt.Errorf("read source seq: %w", err)
+	}
+	if len(seq) == 0 {
+		return 0, nil
+	}
+	return seq[0], nil
+}
+
+func deleteRecords(tx *gorm.DB, source, entity string, ids []string) error {
+	for part := range slices.Chunk(ids, chunk) {
+		if err := tx.Where("source = ? AND entity = ? AND id IN ?", source, entity, part).Delete(&Record{}).Error; err != nil {
+			return fmt.Errorf("delete records: %w", err)
+		}
+	}
+	return nil
+}
+
+func upsertRecords(tx *gorm.DB, rows []Record) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	err := tx.Clauses(clause.OnConflict{
+		Columns:   []clause.Column{{Name: "source"}, {Name: "entity"}, {Name: "id"}},
+		DoUpdates: clause.AssignmentColumns([]string{"version", "modified_at", "fields", "hash", "partition", "seq", "pass"}),
+	}).CreateInBatches(&rows, chunk/2).Error
+	if err != nil {
+		return fmt.Errorf("upsert records: %w", err)
+	}
+	return nil
+}
+
+func upsertItems(tx *gorm.DB, rows []PartitionItem) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	err := tx.Clauses(clause.OnConflict{
+		Columns:   []clause.Column{{Name: "source"}, {Name: "partition"}, {Name: "entity"}, {Name: "id"}},
+		DoUpdates: clause.AssignmentColumns([]string{"seq", "removed", "updated_at"}),
+	}).CreateInBatches(&rows, chunk).Error
+	if err != nil {
+		return fmt.Errorf("upsert partition items: %w", err)
+	}
+	return nil
+}
