@@ -36,7 +36,11 @@ type ListFilesRequest struct {
 // FilePage is one page of a file listing.
 type FilePage struct {
 	Files []File
-	// Deleted lists ids of files removed since the cursor.
+	// Deleted lists ids of files removed since the cursor. A connector
+	// whose file ids are paths (a document store) may list a removed
+	// folder's path: every file whose id is that path or starts with it
+	// plus "/" is gone, as the back end reports a folder's deletion once,
+	// not per file.
 	Deleted []string
 	// Orphans lists paths that do not follow the connector's record
 	// convention: reported, never guessed.

@@ -60,6 +60,15 @@ type Config struct {
 	PageSize int
 	// Timeout bounds each case (default one minute).
 	Timeout time.Duration
+	// FileRecord is the record files_round_trip attaches its file to. Leave
+	// it empty to use the first record a fetch of Entities returns; set it
+	// for a connector without Fetcher (a document store, whose records live
+	// in another source).
+	FileRecord sdk.RecordRef
+	// FileHash computes the back end's content hash (File.Hash) of content,
+	// for files_round_trip to check exactly; nil checks only that a
+	// 64-hex-digit hash is the content's SHA-256.
+	FileHash func(content []byte) string
 }
 
 // EntityConfig is one entity under test.

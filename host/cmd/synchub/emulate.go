@@ -17,7 +17,7 @@ func emulateCmd(g *globals) *cobra.Command {
 		Use:   "emulate",
 		Short: "Run a back-end emulator standalone (dynamicscrm, dropbox)",
 	}
-	cmd.AddCommand(emulateCRMCmd(g))
+	cmd.AddCommand(emulateCRMCmd(g), emulateDropboxCmd(g))
 	return cmd
 }
 
