@@ -7,8 +7,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	crmemu "github.com/synchub/synchub/connectors/dynamicscrm/emulator"
 	dbxemu "github.com/synchub/synchub/connectors/dropbox/emulator"
+	crmemu "github.com/synchub/synchub/connectors/dynamicscrm/emulator"
 )
 
 func emulateDropboxCmd(g *globals) *cobra.Command {

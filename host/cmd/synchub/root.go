@@ -7,6 +7,8 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/spf13/cobra"
+
+	"github.com/synchub/synchub/host/config"
 	"golang.org/x/term"
 )
 
@@ -31,6 +33,20 @@ func (g *globals) logger(name string) hclog.Logger {
 	})
 }
 
+// applyConfig takes the config's log settings where no flag overrides
+// them; def is the format when neither says.
+func (g *globals) applyConfig(cmd *cobra.Command, cfg *config.Config, def string) {
+	if !cmd.Flags().Changed("log-format") {
+		g.logFormat = cfg.Hub.LogFormat
+		if g.logFormat == "" {
+			g.logFormat = def
+		}
+	}
+	if !cmd.Flags().Changed("log-level") && cfg.Hub.LogLevel != "" {
+		g.logLevel = cfg.Hub.LogLevel
+	}
+}
+
 func newRoot() *cobra.Command {
 	g := &globals{}
 	root := &cobra.Command{
@@ -52,7 +68,7 @@ func newRoot() *cobra.Command {
 	}
 	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "", "log format: json or human (default: human on a terminal, json otherwise)")
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "info", "log level: trace, debug, info, warn, error")
-	root.AddCommand(versionCmd(), pluginsCmd(g), validateCmd(g), emulateCmd(g))
+	root.AddCommand(versionCmd(), pluginsCmd(g), validateCmd(g), emulateCmd(g), serveCmd(g))
 	return root
 }
 
