@@ -1,0 +1,241 @@
+package hub
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/synchub/synchub/host/api"
+	"github.com/synchub/synchub/host/config"
+	"github.com/synchub/synchub/host/events"
+	"github.com/synchub/synchub/host/pluginhost"
+	"github.com/synchub/synchub/host/pull"
+	"github.com/synchub/synchub/host/store"
+	"github.com/synchub/synchub/sdk"
+)
+
+// Options configure a Hub.
+type Options struct {
+	Config *config.Config
+	Logger hclog.Logger
+	// Clients replaces the plugin of the named sources with these clients.
+	Clients map[string]sdk.Client
+	// Store, when set, is used instead of opening the config's database.
+	Store *store.Store
+}
+
+// Hub is a running hub: store, sources, pipelines and API.
+type Hub struct {
+	cfg     *config.Config
+	log     hclog.Logger
+	store   *store.Store
+	ownsDB  bool
+	sources *Sources
+	puller  *pull.Puller
+	events  *events.Hub
+	api     *api.Server
+	reg     *prometheus.Registry
+}
+
+// Open builds a hub: it opens (and migrates) the store, starts and checks
+// every source, and wires the pipelines and the API. Nothing runs in the
+// background until Run (or Start).
+func Open(ctx context.Context, opts Options) (_ *Hub, err error) {
+	cfg := opts.Config
+	log := opts.Logger
+	if log == nil {
+		log = hclog.NewNullLogger()
+	}
+	h := &Hub{cfg: cfg, log: log, store: opts.Store, events: events.New(), reg: prometheus.NewRegistry()}
+	h.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	defer func() {
+		if err != nil {
+			h.Close()
+		}
+	}()
+	if h.store == nil {
+		sopts := store.Options{Kind: cfg.DatabaseKind(), Logger: log.Named("store")}
+		if sopts.Kind == "postgres" {
+			sopts.DSN = cfg.DatabaseDSN()
+		} else {
+			sopts.Path = cfg.DatabaseDSN()
+		}
+		if h.store, err = store.Open(ctx, sopts); err != nil {
+			return nil, fmt.Errorf("open the database: %w", err)
+		}
+		h.ownsDB = true
+	}
+	metrics, err := pluginhost.NewMetrics(h.reg)
+	if err != nil {
+		return nil, fmt.Errorf("register plugin metrics: %w", err)
+	}
+	if h.sources, err = StartSources(ctx, cfg, SourceOptions{Clients: opts.Clients, Logger: log.Named("plugin"), Metrics: metrics}); err != nil {
+		return nil, err
+	}
+	h.puller = pull.New(pull.Options{Store: h.store, Config: cfg, Client: h.sources.Client, Logger: log,
+		Metrics: h.reg, Notify: h.events.Publish})
+	key, err := checkpointKey(cfg)
+	if err != nil {
+		return nil, err
+	}
+	h.api = api.New(api.Deps{Store: h.store, Config: cfg, Sources: apiSources{h.sources}, Puller: h.puller,
+		Events: h.events, Logger: log, Registry: h.reg, CheckpointKey: key})
+	if err := h.api.SyncUsers(ctx); err != nil {
+		return nil, fmt.Errorf("load the config's users: %w", err)
+	}
+	return h, nil
+}
+
+// checkpointKey is the configured key, or one generated once and kept in
+// data_dir so devices' checkpoints survive a restart.
+func checkpointKey(cfg *config.Config) ([]byte, error) {
+	if cfg.Hub.CheckpointKey != "" {
+		return []byte(cfg.Hub.CheckpointKey), nil
+	}
+	path := filepath.Join(cfg.Hub.DataDir, "checkpoint.key")
+	if b, err := os.ReadFile(path); err == nil {
+		k := strings.TrimSpace(string(b))
+		if len(k) < 32 {
+			return nil, fmt.Errorf("checkpoint key in %s is shorter than 32 characters", path)
+		}
+		return []byte(k), nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("read the checkpoint key: %w", err)
+	}
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return nil, err
+	}
+	k := hex.EncodeToString(raw)
+	if err := os.MkdirAll(cfg.Hub.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data_dir: %w", err)
+	}
+	if err := os.WriteFile(path, []byte(k+"\n"), 0o600); err != nil {
+		return nil, fmt.Errorf("write the checkpoint key: %w", err)
+	}
+	return []byte(k), nil
+}
+
+// Handler is the hub's HTTP handler (device API, admin API, health, metrics).
+func (h *Hub) Handler() http.Handler { return h.api.Handler() }
+
+// Store is the hub's store.
+func (h *Hub) Store() *store.Store { return h.store }
+
+// Puller is the hub's pull pipeline.
+func (h *Hub) Puller() *pull.Puller { return h.puller }
+
+// Sources are the hub's checked sources.
+func (h *Hub) Sources() *Sources { return h.sources }
+
+// Start starts the background work: scheduled pulls.
+func (h *Hub) Start(ctx context.Context) error {
+	return h.puller.Start(ctx)
+}
+
+// Run starts the background work and serves HTTP on the config's listen
+// address until ctx ends, then shuts down gracefully: requests in flight
+// finish, pulls commit the page in flight.
+func (h *Hub) Run(ctx context.Context) error {
+	ln, err := net.Listen("tcp", h.cfg.Hub.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", h.cfg.Hub.Listen, err)
+	}
+	return h.Serve(ctx, ln)
+}
+
+// Serve is Run on a listener the caller made.
+func (h *Hub) Serve(ctx context.Context, ln net.Listener) error {
+	if err := h.Start(ctx); err != nil {
+		ln.Close()
+		return fmt.Errorf("start the pipelines: %w", err)
+	}
+	srv := &http.Server{Handler: h.Handler(), ReadHeaderTimeout: 30 * time.Second}
+	var err error
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	h.log.Info("hub serving", "listen", ln.Addr().String())
+	select {
+	case err = <-errc:
+	case <-ctx.Done():
+		h.log.Info("shutting down")
+		h.api.Close() // ends event streams so Shutdown does not wait on them
+		sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		err = srv.Shutdown(sctx)
+		cancel()
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if perr := h.puller.Stop(sctx); perr != nil && !errors.Is(perr, pull.ErrNotStarted) {
+		h.log.Warn("stop pulls", "error", perr)
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+// Close stops the plugins and closes the store.
+func (h *Hub) Close() {
+	if h.api != nil {
+		h.api.Close()
+	}
+	if h.sources != nil {
+		h.sources.Stop()
+	}
+	if h.store != nil && h.ownsDB {
+		_ = h.store.Close()
+	}
+}
+
+// apiSources shows the sources to the API.
+type apiSources struct{ s *Sources }
+
+func (a apiSources) Names() []string { return a.s.Names() }
+
+func (a apiSources) Schema(_ context.Context, source string) (sdk.Schema, error) {
+	src, ok := a.s.Get(source)
+	if !ok {
+		return sdk.Schema{}, fmt.Errorf("unknown source %q", source)
+	}
+	return src.Schema, nil
+}
+
+func (a apiSources) State(source string) api.PluginState {
+	src, ok := a.s.Get(source)
+	if !ok {
+		return api.PluginState{State: "unknown"}
+	}
+	if src.Host == nil {
+		return api.PluginState{State: "in_process"}
+	}
+	st := src.Host.State()
+	ps := api.PluginState{State: strings.ToLower(st.Phase.String()), Restarts: st.Restarts}
+	if st.LastError != nil {
+		ps.LastError = st.LastError.Error()
+	}
+	return ps
+}
+
+func (a apiSources) Restart(ctx context.Context, source string) error {
+	src, ok := a.s.Get(source)
+	if !ok {
+		return fmt.Errorf("unknown source %q", source)
+	}
+	if src.Host == nil {
+		return nil
+	}
+	return src.Host.Restart(ctx)
+}
