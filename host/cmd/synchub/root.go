@@ -68,7 +68,7 @@ func newRoot() *cobra.Command {
 	}
 	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "", "log format: json or human (default: human on a terminal, json otherwise)")
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "info", "log level: trace, debug, info, warn, error")
-	root.AddCommand(versionCmd(), pluginsCmd(g), validateCmd(g), emulateCmd(g), serveCmd(g))
+	root.AddCommand(versionCmd(), pluginsCmd(g), validateCmd(g), emulateCmd(g), serveCmd(g), devCmd(g))
 	return root
 }
 
