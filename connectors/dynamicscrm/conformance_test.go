@@ -82,7 +82,9 @@ func TestConformance(t *testing.T) {
 				NewRecord: func(i int) map[string]any {
 					return map[string]any{"name": fmt.Sprintf("Conformance account %d", i), "telephone1": "555-0100", "ownerid": owner}
 				},
-				Update: func(r sdk.Record) map[string]any { return map[string]any{"telephone1": fmt.Sprintf("555-%04d", len(r.ID))} },
+				Update: func(r sdk.Record) map[string]any {
+					return map[string]any{"telephone1": fmt.Sprintf("555-%04d", len(r.ID))}
+				},
 			},
 			{
 				Name: "contact", Fields: []string{"firstname", "lastname", "emailaddress1", "parentcustomerid"},

@@ -219,4 +219,3 @@ func (cv converter) record(row map[string]any) (sdk.Record, error) {
 	}
 	return rec, nil
 }
-

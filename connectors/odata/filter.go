@@ -106,7 +106,7 @@ func (d Dialect) write(b *strings.Builder, e filter.Expr) error {
 	return nil
 }
 
-// Literal renders a literal as OData expects it: strings quoted with ''
+// Literal renders a literal as OData expects it: strings quoted with ”
 // doubling, GUIDs, datetimes and numbers bare.
 func Literal(l *filter.Literal) string {
 	switch l.Kind {
