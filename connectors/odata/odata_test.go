@@ -106,7 +106,9 @@ func TestDocumentedErrorsParse(t *testing.T) {
 }
 
 func TestDocumentedBatchResponsesParse(t *testing.T) {
-	crlf := func(b []byte) []byte { return bytes.ReplaceAll(bytes.ReplaceAll(b, []byte("\r\n"), []byte("\n")), []byte("\n"), []byte("\r\n")) }
+	crlf := func(b []byte) []byte {
+		return bytes.ReplaceAll(bytes.ReplaceAll(b, []byte("\r\n"), []byte("\n")), []byte("\n"), []byte("\r\n"))
+	}
 	t.Run("a change set answers each op by Content-ID", func(t *testing.T) {
 		body := crlf(fixture(t, "batch-response-changeset.txt"))
 		boundary := strings.TrimPrefix(strings.SplitN(string(body), "\r\n", 2)[0], "--")
