@@ -69,7 +69,6 @@ func startEmulator(t *testing.T, opts emulator.Options) (*emulator.Server, json.
 func TestConformance(t *testing.T) {
 	emu, cfg := startEmulator(t, emulator.Options{Seed: 3, Accounts: 15, ContactsPerAccount: 1, NotesPerAccount: -1})
 	owner := map[string]any{"entity": "systemuser", "id": emu.Users()[0].SystemUserID}
-	account := emu.IDs("accounts")[0]
 	sdktest.Run(t, sdktest.Config{
 		New:        func(*testing.T) sdk.Connector { return dynamicscrm.New() },
 		ConfigJSON: cfg,
@@ -90,6 +89,9 @@ func TestConformance(t *testing.T) {
 				Name: "contact", Fields: []string{"firstname", "lastname", "emailaddress1", "parentcustomerid"},
 				Writable: true,
 				NewRecord: func(i int) map[string]any {
+					// A parent of its own: the suite deletes records it finds.
+					account := uuid.NewString()
+					emu.Upsert("accounts", account, map[string]any{"name": fmt.Sprintf("Parent %d", i)})
 					return map[string]any{"firstname": "Conf", "lastname": fmt.Sprintf("Contact %d", i),
 						"parentcustomerid": map[string]any{"entity": "account", "id": account}}
 				},
