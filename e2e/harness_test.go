@@ -14,8 +14,8 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	crmemu "github.com/synchub/synchub/connectors/dynamicscrm/emulator"
 	"github.com/synchub/synchub/client"
+	crmemu "github.com/synchub/synchub/connectors/dynamicscrm/emulator"
 	"github.com/synchub/synchub/host/config"
 	"github.com/synchub/synchub/host/hub"
 	"github.com/synchub/synchub/host/store"
@@ -51,6 +51,7 @@ type world struct {
 	hub        *hub.Hub
 	srv        *httptest.Server
 	alice, bob crmemu.User
+	hubConfig  *config.Config
 }
 
 const configTmpl = `
@@ -120,6 +121,7 @@ func newWorld(t *testing.T, st *store.Store, conflict string) *world {
 	}
 	t.Cleanup(h.Close)
 	w.hub = h
+	w.hubConfig = cfg
 	w.srv = httptest.NewServer(h.Handler())
 	t.Cleanup(w.srv.Close)
 	return w

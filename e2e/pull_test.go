@@ -3,6 +3,8 @@ package e2e
 import (
 	"testing"
 
+	"github.com/synchub/synchub/host/hub"
+
 	"github.com/synchub/synchub/host/store"
 	"github.com/synchub/synchub/host/store/storetest"
 )
@@ -51,4 +53,20 @@ func TestDevicesSeeExactlyTheirRecordsAndFollowServerChanges(t *testing.T) {
 			t.Errorf("alice's edited account has name %v", name)
 		}
 	})
+}
+
+// TestValidateAcceptsAConfigPointingAtTheEmulator runs what
+// `synchub validate` runs: launch the plugin, Configure, Check, Schema, and
+// the configured fields and filters held against the connector.
+func TestValidateAcceptsAConfigPointingAtTheEmulator(t *testing.T) {
+	w := newWorld(t, storetest.SQLite(t), "server_wins")
+	srcs, err := hub.StartSources(w.ctx, w.hubConfig, hub.SourceOptions{})
+	if err != nil {
+		t.Fatalf("validate: %v", err)
+	}
+	defer srcs.Stop()
+	src, _ := srcs.Get("crm")
+	if src.Identity.ID == "" || len(src.Schema.Entities) != 2 {
+		t.Errorf("validate found identity %q and %d entities", src.Identity.ID, len(src.Schema.Entities))
+	}
 }
