@@ -15,6 +15,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/synchub/synchub/host/push"
 	"github.com/synchub/synchub/host/store"
 )
 
@@ -52,6 +53,7 @@ func (s *Server) changes(c *gin.Context) {
 	who := callerOf(c)
 	source := v.src.Name
 	var prev map[string]int64
+	var prevApplied int64
 	if token := c.Query("checkpoint"); token != "" {
 		cp, err := verifyCheckpoint(s.ckKey, token)
 		if err != nil {
@@ -64,7 +66,7 @@ func (s *Server) changes(c *gin.Context) {
 			abortError(c, http.StatusBadRequest, codeCheckpointMismatch, msg)
 			return
 		}
-		prev = cp.Seqs
+		prev, prevApplied = cp.Seqs, cp.Applied
 	}
 	ctx := c.Request.Context()
 	if s.puller != nil {
@@ -87,6 +89,9 @@ func (s *Server) changes(c *gin.Context) {
 		s.abortInternal(c, err)
 		return
 	}
+	if prevApplied > sourceSeq {
+		prevApplied = 0 // a database restored from an older backup
+	}
 
 	w := newChangeStream(c, reset)
 	last, more, err := s.st.Changes(ctx, source, since, limit, w.op)
@@ -98,9 +103,23 @@ func (s *Server) changes(c *gin.Context) {
 				next[p] = max(next[p], sourceSeq)
 			}
 		}
-		token := signCheckpoint(s.ckKey, checkpoint{Version: checkpointVersion, Source: source,
-			User: who.user.ID, Device: who.device.DeviceID, IssuedAt: s.now().Unix(), Seqs: next})
-		err = w.finish(more, token)
+		// The device's mutations are reported once the answer covers
+		// their seq: every op up to it has reached the device.
+		through := sourceSeq
+		if more {
+			through = last
+		}
+		var (
+			applied   []push.Applied
+			reached   int64
+			truncated bool
+		)
+		applied, reached, truncated, err = s.appliedFor(ctx, source, who.device.ID, prevApplied, through)
+		if err == nil {
+			token := signCheckpoint(s.ckKey, checkpoint{Version: checkpointVersion, Source: source,
+				User: who.user.ID, Device: who.device.DeviceID, IssuedAt: s.now().Unix(), Seqs: next, Applied: reached})
+			err = w.finish(more || truncated, token, applied)
+		}
 	}
 	if err != nil {
 		if !w.started {
@@ -268,7 +287,7 @@ func (w *changeStream) flush() error {
 }
 
 // finish writes the end of the body.
-func (w *changeStream) finish(more bool, token string) error {
+func (w *changeStream) finish(more bool, token string, applied []push.Applied) error {
 	if !w.started {
 		if err := w.start(); err != nil {
 			return err
@@ -286,7 +305,14 @@ func (w *changeStream) finish(more bool, token string) error {
 	if _, err := w.out.Write(b[1 : len(b)-1]); err != nil {
 		return err
 	}
-	if _, err := io.WriteString(w.out, `,"applied":[]}`+"\n"); err != nil {
+	if applied == nil {
+		applied = []push.Applied{}
+	}
+	tailApplied, err := json.Marshal(applied)
+	if err != nil {
+		return fmt.Errorf("encode applied: %w", err)
+	}
+	if _, err := io.WriteString(w.out, `,"applied":`+string(tailApplied)+"}\n"); err != nil {
 		return err
 	}
 	if w.gz != nil {

@@ -45,6 +45,10 @@ type checkpoint struct {
 	IssuedAt int64  `json:"iat"` // Unix seconds
 	// Seqs is the seq reached per partition of the subscription.
 	Seqs map[string]int64 `json:"p"`
+	// Applied is the seq up to which the device's applied mutations have
+	// been reported (the changes feed's "applied"); absent in checkpoints
+	// written before the push stage, which then report from 0 again.
+	Applied int64 `json:"a,omitempty"`
 }
 
 func checkpointMAC(key []byte, payload string) []byte {
@@ -104,6 +108,9 @@ func verifyCheckpoint(key []byte, token string) (checkpoint, error) {
 		if seq < 0 {
 			return checkpoint{}, fmt.Errorf("%w: negative seq for partition %q", errCheckpointMalformed, p)
 		}
+	}
+	if cp.Applied < 0 {
+		return checkpoint{}, fmt.Errorf("%w: negative applied seq", errCheckpointMalformed)
 	}
 	return cp, nil
 }

@@ -1,6 +1,8 @@
 // Package api is the hub's REST API (gin): device authentication, the
-// device download path (sources, schema, changes, change events), the admin
-// API that steers the pull pipeline, health checks and metrics. The
+// device download path (sources, schema, changes, change events), the
+// device upload path (mutations, sync errors and their resolution), the
+// admin API that steers the pull and push pipelines (cursors, pulls,
+// plugin restarts, dead letters), health checks and metrics. The
 // contract is openapi.yaml, written first and served at /v1/openapi.yaml; a
 // test holds the registered routes and the document to each other.
 //
@@ -8,7 +10,16 @@
 // and never calls a back end. It reaches the plugin host through Sources
 // (names, schema, plugin state, restart) and the pull stage through Puller,
 // both small interfaces defined here and satisfied by the hub's wiring, and
-// reads the mirror only through host/store.
+// reads the mirror only through host/store. Uploads, sync errors and the
+// feed's "applied" go through Pusher (host/push): the API validates the
+// HTTP shape and the caller's view of the source, push does the rest.
+//
+// Applied: the checkpoint also carries the seq up to which the device's
+// applied mutations have been reported ("a"). A response lists those
+// resolved at a seq above it and at most the seq the response covers (the
+// last op delivered, or the source's seq at a consistent point), so a
+// mutation is reported exactly when the device has the server's version
+// of its record; has_more stays true while more of them follow.
 //
 // # Decisions
 //

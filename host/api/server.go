@@ -71,6 +71,9 @@ type Deps struct {
 	// Puller may be nil: admin pulls then answer 503 and downloads read the
 	// mirror as it is.
 	Puller Puller
+	// Pusher may be nil: uploads, sync errors and dead letters then answer
+	// 503 and downloads report no applied mutations.
+	Pusher Pusher
 	// Events carries change notices to SSE streams; nil makes a private hub
 	// (streams then only get heartbeats and Last-Event-ID catch-up).
 	Events *events.Hub
@@ -97,6 +100,7 @@ type Server struct {
 	cfg       *config.Config
 	sources   Sources
 	puller    Puller
+	pusher    Pusher
 	events    *events.Hub
 	log       hclog.Logger
 	reg       *prometheus.Registry
@@ -117,7 +121,7 @@ type Server struct {
 // New builds the server and its routes.
 func New(d Deps) *Server {
 	s := &Server{
-		st: d.Store, cfg: d.Config, sources: d.Sources, puller: d.Puller, events: d.Events,
+		st: d.Store, cfg: d.Config, sources: d.Sources, puller: d.Puller, pusher: d.Pusher, events: d.Events,
 		log: d.Logger, reg: d.Registry, now: d.Now, ckKey: d.CheckpointKey,
 		heartbeat: d.Heartbeat, freshWait: d.FreshWait,
 		closed: make(chan struct{}),
@@ -201,6 +205,9 @@ func (s *Server) routes() *gin.Engine {
 	dev.GET("/sources/:source/schema", s.schema)
 	dev.GET("/sources/:source/changes", s.changes)
 	dev.GET("/sources/:source/events", s.eventStream)
+	dev.POST("/sources/:source/mutations", s.postMutations)
+	dev.GET("/sources/:source/sync-errors", s.listSyncErrors)
+	dev.POST("/sources/:source/sync-errors/:id/resolve", s.resolveSyncError)
 
 	admin := v1.Group("/admin", s.authenticate, s.requireAdmin)
 	admin.GET("/sources", s.adminSources)
@@ -209,5 +216,8 @@ func (s *Server) routes() *gin.Engine {
 	admin.PUT("/sources/:source/entities/:entity/cursor", s.adminSetCursor)
 	admin.DELETE("/sources/:source/entities/:entity/cursor", s.adminResetCursor)
 	admin.POST("/sources/:source/restart", s.adminRestart)
+	admin.GET("/sources/:source/dead-letters", s.adminDeadLetters)
+	admin.POST("/sources/:source/dead-letters/:id/retry", s.adminRetryDeadLetter)
+	admin.DELETE("/sources/:source/dead-letters/:id", s.adminDiscardDeadLetter)
 	return r
 }

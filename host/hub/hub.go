@@ -22,6 +22,7 @@ import (
 	"github.com/synchub/synchub/host/events"
 	"github.com/synchub/synchub/host/pluginhost"
 	"github.com/synchub/synchub/host/pull"
+	"github.com/synchub/synchub/host/push"
 	"github.com/synchub/synchub/host/store"
 	"github.com/synchub/synchub/sdk"
 )
@@ -44,6 +45,7 @@ type Hub struct {
 	ownsDB  bool
 	sources *Sources
 	puller  *pull.Puller
+	pusher  *push.Pusher
 	events  *events.Hub
 	api     *api.Server
 	reg     *prometheus.Registry
@@ -84,13 +86,26 @@ func Open(ctx context.Context, opts Options) (_ *Hub, err error) {
 	if h.sources, err = StartSources(ctx, cfg, SourceOptions{Clients: opts.Clients, Logger: log.Named("plugin"), Metrics: metrics}); err != nil {
 		return nil, err
 	}
+	h.pusher, err = push.New(push.Options{Store: h.store, Config: cfg, Client: h.sources.Client,
+		Schema: h.sources.schema, Describe: h.sources.describe, Logger: log, Metrics: h.reg, Notify: h.events.Publish,
+		Refresh: func(source string, entities []string) {
+			go func() {
+				if err := h.puller.Trigger(context.Background(), source, entities, false); err != nil {
+					log.Warn("refresh after push", "source", source, "error", err)
+				}
+			}()
+		}})
+	if err != nil {
+		return nil, err
+	}
+	// One River client runs both stages' jobs (see pull.JobStage).
 	h.puller = pull.New(pull.Options{Store: h.store, Config: cfg, Client: h.sources.Client, Logger: log,
-		Metrics: h.reg, Notify: h.events.Publish})
+		Metrics: h.reg, Notify: h.events.Publish, Stages: []pull.JobStage{h.pusher}})
 	key, err := checkpointKey(cfg)
 	if err != nil {
 		return nil, err
 	}
-	h.api = api.New(api.Deps{Store: h.store, Config: cfg, Sources: apiSources{h.sources}, Puller: h.puller,
+	h.api = api.New(api.Deps{Store: h.store, Config: cfg, Sources: apiSources{h.sources}, Puller: h.puller, Pusher: h.pusher,
 		Events: h.events, Logger: log, Registry: h.reg, CheckpointKey: key})
 	if err := h.api.SyncUsers(ctx); err != nil {
 		return nil, fmt.Errorf("load the config's users: %w", err)
@@ -137,6 +152,9 @@ func (h *Hub) Store() *store.Store { return h.store }
 // Puller is the hub's pull pipeline.
 func (h *Hub) Puller() *pull.Puller { return h.puller }
 
+// Pusher is the hub's push pipeline.
+func (h *Hub) Pusher() *push.Pusher { return h.pusher }
+
 // Sources are the hub's checked sources.
 func (h *Hub) Sources() *Sources { return h.sources }
 
@@ -178,6 +196,10 @@ func (h *Hub) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
+	// The push run finishes its batch in flight before River stops.
+	if perr := h.pusher.Stop(sctx); perr != nil {
+		h.log.Warn("stop pushes", "error", perr)
+	}
 	if perr := h.puller.Stop(sctx); perr != nil && !errors.Is(perr, pull.ErrNotStarted) {
 		h.log.Warn("stop pulls", "error", perr)
 	}

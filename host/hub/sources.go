@@ -244,3 +244,21 @@ func (s *Sources) Stop() {
 		}
 	}
 }
+
+// schema returns a source's checked schema.
+func (s *Sources) schema(name string) (sdk.Schema, error) {
+	src, ok := s.Get(name)
+	if !ok {
+		return sdk.Schema{}, fmt.Errorf("unknown source %q", name)
+	}
+	return src.Schema, nil
+}
+
+// describe returns a source's connector description.
+func (s *Sources) describe(name string) (sdk.Description, error) {
+	src, ok := s.Get(name)
+	if !ok {
+		return sdk.Description{}, fmt.Errorf("unknown source %q", name)
+	}
+	return src.Desc, nil
+}

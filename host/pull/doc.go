@@ -53,7 +53,9 @@
 // (source, entities, full) waiting or running; a periodic job per source
 // with an interval is enqueued by River's elected leader; failures retry
 // with River's backoff; JobTimeout (default 30m) is below
-// RescueStuckJobsAfter (JobTimeout+15m). A pull cut short by a timeout or a
+// RescueStuckJobsAfter (JobTimeout+15m). Other stages' jobs (push) run on
+// the same River client (Options.Stages, JobStage): one client per process
+// keeps one leader, whose periodic jobs are the only ones enqueued. A pull cut short by a timeout or a
 // crash loses nothing: it resumes from its last committed page. Stop
 // finishes the page in flight, commits it, and stops the queue.
 //

@@ -50,6 +50,8 @@ type Options struct {
 	// BusyRetry is how long a queued pull waits when another hub instance
 	// holds the source's lease (default 30s).
 	BusyRetry time.Duration
+	// Stages run their River jobs on the scheduler's client (see JobStage).
+	Stages []JobStage
 }
 
 // Mode is how an entity was pulled.

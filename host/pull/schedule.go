@@ -139,10 +139,17 @@ func (p *Puller) Start(ctx context.Context) error {
 				UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: uniqueOpts().ByState}}
 		}, &river.PeriodicJobOpts{ID: "expire_tombstones", RunOnStart: true}))
 
+	queues := map[string]river.QueueConfig{queue: {MaxWorkers: p.opts.Workers}}
+	extra, err := p.stageJobs(workers, queues)
+	if err != nil {
+		return fmt.Errorf("start pull scheduler: %w", err)
+	}
+	periodic = append(periodic, extra...)
+
 	cooldown := min(100*time.Millisecond, p.opts.PollInterval)
 	cfg := &river.Config{
 		Logger:               newSlog(p.log.Named("queue")),
-		Queues:               map[string]river.QueueConfig{queue: {MaxWorkers: p.opts.Workers}},
+		Queues:               queues,
 		Workers:              workers,
 		PeriodicJobs:         periodic,
 		JobTimeout:           p.opts.JobTimeout,

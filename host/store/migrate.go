@@ -22,6 +22,7 @@ import (
 func migrations() []*gormigrate.Migration {
 	return []*gormigrate.Migration{
 		{ID: "2026112201_initial", Migrate: migrateInitial, Rollback: rollbackInitial},
+		{ID: "2026112202_push", Migrate: migratePush, Rollback: rollbackPush},
 	}
 }
 

@@ -46,6 +46,9 @@ type Batch struct {
 	// State sets these entity_states columns (column name -> value) in the
 	// same transaction: the cursor or progress marker the page produced.
 	State map[string]any
+
+	// history keeps the fields of versions the batch replaces (KeepHistory).
+	history bool
 }
 
 // BatchResult says what a batch changed.
@@ -77,6 +80,7 @@ type existing struct {
 // visible together with the items, in order.
 func (s *Store) ApplyBatch(ctx context.Context, b Batch) (BatchResult, error) {
 	var res BatchResult
+	b.history = s.keepsHistory(b.Source, b.Entity)
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var err error
 		res, err = applyBatch(tx, b)
@@ -134,6 +138,7 @@ func applyBatch(tx *gorm.DB, b Batch) (BatchResult, error) {
 		deleteIDs   []string
 		writes      []int // indexes into puts to upsert
 		restamp     []string
+		replaced    []string // records moving to another version, for history
 		recordDelta int64
 	)
 	for _, id := range removes {
@@ -159,6 +164,9 @@ func applyBatch(tx *gorm.DB, b Batch) (BatchResult, error) {
 			items = append(items, plannedItem{partition: o.Partition, id: r.ID, removed: true, record: -1})
 		case !ok:
 			recordDelta++
+		}
+		if b.history && ok && o.Version != r.Version {
+			replaced = append(replaced, r.ID)
 		}
 		writes = append(writes, i)
 		items = append(items, plannedItem{partition: r.Partition, id: r.ID, record: i})
@@ -223,6 +231,11 @@ func applyBatch(tx *gorm.DB, b Batch) (BatchResult, error) {
 			ModifiedAt: r.ModifiedAt, Fields: fields, Hash: r.Hash, Partition: r.Partition, Seq: seq, Pass: b.Pass})
 	}
 
+	if len(replaced) > 0 {
+		if err := saveHistory(tx, b, replaced, now); err != nil {
+			return res, err
+		}
+	}
 	if err := deleteRecords(tx, b.Source, b.Entity, deleteIDs); err != nil {
 		return res, err
 	}
@@ -231,6 +244,21 @@ func applyBatch(tx *gorm.DB, b Batch) (BatchResult, error) {
 	}
 	if err := upsertItems(tx, rows); err != nil {
 		return res, err
+	}
+	// Files follow their records' partitions (files_place.go).
+	follow := slices.Clone(deleteIDs)
+	for _, i := range writes {
+		if o, ok := old[puts[i].ID]; !ok || o.Partition != puts[i].Partition {
+			follow = append(follow, puts[i].ID)
+		}
+	}
+	fseq, fparts, err := followRecords(tx, b.Source, b.Entity, follow)
+	if err != nil {
+		return res, err
+	}
+	res.LastSeq = max(res.LastSeq, fseq)
+	for _, p := range fparts {
+		partitions[p] = true
 	}
 	for part := range slices.Chunk(restamp, chunk) {
 		if err := tx.Model(&Record{}).Where("source = ? AND entity = ? AND id IN ?", b.Source, b.Entity, part).
@@ -321,6 +349,12 @@ func reconcile(tx *gorm.DB, b Batch, now time.Time) (n int, last int64, parts []
 		if err := deleteRecords(tx, b.Source, b.Entity, ids); err != nil {
 			return 0, 0, nil, err
 		}
+		fseq, fparts, err := followRecords(tx, b.Source, b.Entity, ids)
+		if err != nil {
+			return 0, 0, nil, err
+		}
+		last = max(last, fseq)
+		parts = append(parts, fparts...)
 		n += len(stale)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -62,6 +63,10 @@ type Store struct {
 	// schema is PostgreSQL's current_schema(), mixed into advisory lock keys
 	// so instances on different schemas of one database never contend.
 	schema string
+	// history names the "source\x00entity"s whose records keep their old
+	// versions (KeepHistory).
+	histMu  sync.RWMutex
+	history map[string]bool
 }
 
 // Open opens (creating when needed) the database and migrates it.

@@ -1,0 +1,233 @@
+package push
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver"
+	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
+	"github.com/riverqueue/river/riverdriver/riversqlite"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/synchub/synchub/host/pull"
+	"github.com/synchub/synchub/host/store"
+)
+
+// queue is the River queue of push jobs.
+const queue = "synchub_push"
+
+// pushArgs asks for a push run of a source. At is set on the run scheduled
+// for the next retry, so that runs scheduled for the same second collapse.
+type pushArgs struct {
+	Source string `json:"source"`
+	At     int64  `json:"at,omitempty"`
+}
+
+func (pushArgs) Kind() string { return "synchub_push" }
+
+// sweepArgs is the periodic check of every source.
+type sweepArgs struct{}
+
+func (sweepArgs) Kind() string { return "synchub_push_sweep" }
+
+func newSlog(log hclog.Logger) *slog.Logger { return pull.RiverLogger(log) }
+
+func (p *Pusher) driver() riverdriver.Driver[*sql.Tx] {
+	if p.st.Kind() == store.KindPostgres {
+		return riverdatabasesql.New(p.st.SQLDB())
+	}
+	return riversqlite.New(p.st.SQLDB())
+}
+
+type pushWorker struct {
+	river.WorkerDefaults[pushArgs]
+	p *Pusher
+}
+
+func (w *pushWorker) Timeout(*river.Job[pushArgs]) time.Duration { return w.p.opts.JobTimeout }
+
+func (w *pushWorker) Work(ctx context.Context, job *river.Job[pushArgs]) error {
+	// A run of the source under way in this process goes round once more
+	// instead: the job is done.
+	_, err := w.p.push(ctx, job.Args.Source, false)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ErrUnknownSource):
+		return river.JobCancel(err)
+	case errors.Is(err, ErrStopping):
+		return river.JobSnooze(time.Second)
+	case errors.Is(err, store.ErrLeaseHeld):
+		// Another hub instance pushes the source; it goes round again
+		// for whatever this job was queued for.
+		return river.JobSnooze(5 * time.Second)
+	}
+	return err
+}
+
+type sweepWorker struct {
+	river.WorkerDefaults[sweepArgs]
+	p *Pusher
+}
+
+func (w *sweepWorker) Work(ctx context.Context, _ *river.Job[sweepArgs]) error {
+	return w.p.Sweep(ctx)
+}
+
+// RegisterJobs adds the push workers to a River client's workers and
+// returns the push queue and the periodic sweep, for pull.Options.Stages:
+// the hub then runs one River client for both stages. Use it or Start, not
+// both.
+func (p *Pusher) RegisterJobs(workers *river.Workers) (map[string]river.QueueConfig, []*river.PeriodicJob, error) {
+	if err := river.AddWorkerSafely(workers, &pushWorker{p: p}); err != nil {
+		return nil, nil, fmt.Errorf("register push jobs: %w", err)
+	}
+	if err := river.AddWorkerSafely(workers, &sweepWorker{p: p}); err != nil {
+		return nil, nil, fmt.Errorf("register push jobs: %w", err)
+	}
+	sweep := river.NewPeriodicJob(river.PeriodicInterval(p.opts.SweepInterval),
+		func() (river.JobArgs, *river.InsertOpts) {
+			return sweepArgs{}, &river.InsertOpts{Queue: queue, MaxAttempts: 1,
+				UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: uniqueStates()}}
+		}, &river.PeriodicJobOpts{ID: "push_sweep", RunOnStart: true})
+	return map[string]river.QueueConfig{queue: {MaxWorkers: p.opts.Workers}}, []*river.PeriodicJob{sweep}, nil
+}
+
+func uniqueStates() []rivertype.JobState {
+	return []rivertype.JobState{rivertype.JobStateAvailable, rivertype.JobStatePending,
+		rivertype.JobStateRunning, rivertype.JobStateScheduled, rivertype.JobStateRetryable}
+}
+
+// Start runs push jobs on a River client of the pusher's own. A hub that
+// runs the pull scheduler passes the pusher in pull.Options.Stages instead
+// (one River client per process: see pull.JobStage).
+func (p *Pusher) Start(ctx context.Context) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.river != nil {
+		return errors.New("push: already started")
+	}
+	if p.stopRequested() {
+		return ErrStopping
+	}
+	workers := river.NewWorkers()
+	queues, periodic, err := p.RegisterJobs(workers)
+	if err != nil {
+		return err
+	}
+	client, err := river.NewClient(p.driver(), &river.Config{
+		Logger:               newSlog(p.log.Named("queue")),
+		Queues:               queues,
+		Workers:              workers,
+		PeriodicJobs:         periodic,
+		JobTimeout:           p.opts.JobTimeout,
+		RescueStuckJobsAfter: p.opts.JobTimeout + 5*time.Minute,
+		FetchPollInterval:    p.opts.PollInterval,
+		FetchCooldown:        min(100*time.Millisecond, p.opts.PollInterval),
+		MaxAttempts:          p.opts.MaxAttempts,
+		PollOnly:             true,
+	})
+	if err != nil {
+		return fmt.Errorf("push: start job queue: %w", err)
+	}
+	if err := client.Start(ctx); err != nil {
+		return fmt.Errorf("push: start job queue: %w", err)
+	}
+	p.river = client
+	return nil
+}
+
+// Stop ends push work: a run finishes the batch in flight (its results are
+// recorded) and stops; the client Start made stops. A stopped Pusher does
+// not start again; whatever is left is pushed after the next start.
+func (p *Pusher) Stop(ctx context.Context) error {
+	p.stopOnce.Do(func() { close(p.stopping) })
+	p.mu.Lock()
+	client := p.river
+	p.mu.Unlock()
+	if client == nil {
+		return nil
+	}
+	err := client.Stop(ctx)
+	if err != nil && ctx.Err() != nil {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		err = client.StopAndCancel(cctx)
+		cancel()
+	}
+	return err
+}
+
+// enqueueTx queues a push run of source inside the caller's transaction.
+func (p *Pusher) enqueueTx(ctx context.Context, tx *sql.Tx, source string) error {
+	_, err := p.inserter.InsertTx(ctx, tx, pushArgs{Source: source},
+		&river.InsertOpts{Queue: queue, MaxAttempts: p.opts.MaxAttempts})
+	if err != nil {
+		return fmt.Errorf("enqueue push of %s: %w", source, err)
+	}
+	return nil
+}
+
+// Trigger queues a push run of source now (admin retry, resolutions).
+func (p *Pusher) Trigger(ctx context.Context, source string) error {
+	if _, err := p.source(source); err != nil {
+		return err
+	}
+	_, err := p.inserter.Insert(ctx, pushArgs{Source: source}, &river.InsertOpts{Queue: queue, MaxAttempts: p.opts.MaxAttempts})
+	if err != nil {
+		return fmt.Errorf("enqueue push of %s: %w", source, err)
+	}
+	return nil
+}
+
+// scheduleNext queues a run for source's next due retry, if any.
+func (p *Pusher) scheduleNext(ctx context.Context, source string) {
+	at, ok, err := p.st.NextPushDue(ctx, source)
+	if err != nil {
+		p.log.Warn("cannot schedule the next push", "source", source, "error", err)
+		return
+	}
+	if !ok {
+		return
+	}
+	at = at.Truncate(time.Second).Add(time.Second)
+	if !at.After(p.now()) {
+		at = p.now().Truncate(time.Second).Add(time.Second)
+	}
+	_, err = p.inserter.Insert(ctx, pushArgs{Source: source, At: at.Unix()}, &river.InsertOpts{Queue: queue,
+		ScheduledAt: at, MaxAttempts: p.opts.MaxAttempts, UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: uniqueStates()}})
+	if err != nil {
+		p.log.Warn("cannot schedule the next push", "source", source, "error", err)
+	}
+}
+
+// Sweep pushes every source that has due work and prunes old record
+// history. The periodic sweep job runs it; it picks up ops a crashed hub
+// instance left behind and retries whose job was lost.
+func (p *Pusher) Sweep(ctx context.Context) error {
+	var errs []error
+	for _, src := range p.cfg.Sources {
+		at, ok, err := p.st.NextPushDue(ctx, src.Name)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if !ok || at.After(p.now()) {
+			continue
+		}
+		if _, err := p.push(ctx, src.Name, false); err != nil && !errors.Is(err, store.ErrLeaseHeld) {
+			errs = append(errs, err)
+		}
+	}
+	if n, err := p.st.PruneRecordVersions(ctx, p.now().Add(-p.opts.HistoryRetention)); err != nil {
+		errs = append(errs, err)
+	} else if n > 0 {
+		p.log.Debug("pruned record history", "versions", n)
+	}
+	return errors.Join(errs...)
+}

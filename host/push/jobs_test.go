@@ -1,0 +1,113 @@
+package push
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/synchub/synchub/host/pull"
+	"github.com/synchub/synchub/host/store"
+	"github.com/synchub/synchub/host/store/storetest"
+	"github.com/synchub/synchub/sdk"
+)
+
+// eventually waits for cond, polling, up to a deadline.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		<-tick.C
+	}
+}
+
+func TestQueuedPush(t *testing.T) {
+	storetest.ForEachDB(t, func(t *testing.T, s *store.Store) {
+		fast := withOptions(func(o *Options) { o.PollInterval = 50 * time.Millisecond; o.Now = nil })
+		t.Run("an_accepted_upload_is_pushed_by_the_queue", func(t *testing.T) {
+			e := newEnv(t, s, withSource("q1"), fast)
+			e.pull()
+			require.NoError(t, e.p.Start(context.Background()))
+			c := create("account", "q-1", map[string]any{"name": "Queued", "owner": ref("user", "u1")})
+			e.acceptOK(1, c)
+			eventually(t, "the mutation applied", func() bool { return e.status(1, c.MutationID) == store.MutationApplied })
+			_, ok := e.backend("account", "q-1")
+			assert.True(t, ok)
+		})
+		t.Run("the_pull_scheduler_runs_push_jobs_on_its_own_river_client", func(t *testing.T) {
+			e := newEnv(t, s, withSource("q2"), fast)
+			e.pull()
+			pl := pull.New(pull.Options{Store: s, Config: e.cfg, Logger: storetest.Logger(t), PollInterval: 50 * time.Millisecond,
+				Client: func(string) (sdk.Client, error) { return e.client, nil }, Stages: []pull.JobStage{e.p}})
+			require.NoError(t, pl.Start(context.Background()))
+			t.Cleanup(func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+				defer cancel()
+				assert.NoError(t, pl.Stop(ctx))
+			})
+			c := create("account", "q-2", map[string]any{"name": "Queued", "owner": ref("user", "u1")})
+			e.acceptOK(1, c)
+			eventually(t, "the mutation applied", func() bool { return e.status(1, c.MutationID) == store.MutationApplied })
+		})
+		t.Run("a_retry_is_scheduled_for_when_it_is_due", func(t *testing.T) {
+			e := newEnv(t, s, withSource("q3"), fast, withOptions(func(o *Options) {
+				o.Backoff = func(int) time.Duration { return 300 * time.Millisecond }
+			}))
+			e.pull()
+			fail := true
+			e.client.upload = func(ctx context.Context, next sdk.Client, req sdk.UploadRequest) (sdk.UploadResponse, error) {
+				if fail {
+					fail = false
+					return sdk.UploadResponse{}, &sdk.Error{Code: sdk.CodeUnavailable, Summary: "down"}
+				}
+				return next.Upload(ctx, req)
+			}
+			require.NoError(t, e.p.Start(context.Background()))
+			c := create("account", "q-3", map[string]any{"name": "Later", "owner": ref("user", "u1")})
+			e.acceptOK(1, c)
+			eventually(t, "the retried mutation applied", func() bool { return e.status(1, c.MutationID) == store.MutationApplied })
+			assert.Len(t, e.client.calls(), 2)
+		})
+	})
+}
+
+// TestTwoHubs: on PostgreSQL two hub instances share the store; one pushes
+// a source at a time (a session advisory lock), so no op is sent twice.
+func TestTwoHubs(t *testing.T) {
+	s := storetest.Postgres(t)
+	a := newEnv(t, s)
+	a.pull()
+	b := &env{t: t, source: a.source, st: s, cfg: a.cfg, clock: a.clock, conn: a.conn, client: a.client, opts: a.opts}
+	b.restart()
+	c := create("account", "two-1", map[string]any{"name": "Once", "owner": ref("user", "u1")})
+	a.acceptOK(1, c)
+	entered, release := make(chan struct{}), make(chan struct{})
+	a.client.upload = func(ctx context.Context, next sdk.Client, req sdk.UploadRequest) (sdk.UploadResponse, error) {
+		close(entered)
+		<-release
+		return next.Upload(ctx, req)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := a.p.PushSource(context.Background(), a.source)
+		done <- err
+	}()
+	<-entered
+	_, err := b.p.PushSource(ctxT(t), a.source)
+	assert.True(t, errors.Is(err, store.ErrLeaseHeld), "the second hub waits its turn: %v", err)
+	close(release)
+	require.NoError(t, <-done)
+	a.client.upload = nil
+	_, err = b.p.PushSource(ctxT(t), a.source)
+	require.NoError(t, err)
+	assert.Len(t, a.client.calls(), 1, "sent once")
+	assert.Equal(t, store.MutationApplied, a.status(1, c.MutationID))
+}

@@ -1,0 +1,555 @@
+package push
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/synchub/synchub/host/store"
+	"github.com/synchub/synchub/sdk"
+)
+
+// recKey names a record by the id the back end knows it by.
+type recKey struct{ entity, id string }
+
+type devEntity struct {
+	dev    int64
+	entity string
+}
+
+type devGroup struct {
+	dev   int64
+	group string
+}
+
+// chainPlan is what a run of one device's consecutive mutations of one
+// record coalesces to.
+type chainPlan struct {
+	key      recKey
+	muts     []*store.PushMutation
+	kind     sdk.OpKind
+	fields   map[string]any
+	base     string
+	force    bool
+	noEffect bool
+	group    string
+}
+
+// prepared is a chainPlan ready to freeze.
+type prepared struct {
+	cp       *chainPlan
+	fields   map[string]any
+	deferred map[string]any
+}
+
+// planner freezes one round of ops inside one transaction.
+type planner struct {
+	r       *runner
+	tx      *store.PushTx
+	now     time.Time
+	creates map[devEntity]map[string]store.PushMutation
+	busy    map[recKey]store.PushOp
+	// refs are the records lookups point to: by the ops in flight (0) and
+	// by waiting mutations (their ids). A delete of a record waits for
+	// what points to it from before.
+	refs     map[recKey][]int64
+	progress int
+}
+
+// plan freezes the ops the source's waiting mutations make now (one op
+// per record at a time, coalesced, dependencies resolved) and resolves
+// those that need none. It returns how many ops it froze plus how many
+// mutations it resolved, and the ops due now, marked sent in the same
+// transaction.
+func (r *runner) plan(ctx context.Context) (int, []store.PushOp, error) {
+	var (
+		progress int
+		due      []store.PushOp
+	)
+	err := r.p.st.PushTx(ctx, func(tx *store.PushTx) error {
+		pl := &planner{r: r, tx: tx, now: r.now(), creates: map[devEntity]map[string]store.PushMutation{}, busy: map[recKey]store.PushOp{}}
+		if err := pl.run(); err != nil {
+			return err
+		}
+		progress = pl.progress
+		due = due[:0]
+		var ids []int64
+		for _, op := range pl.busy {
+			if !op.Dead && !op.NextAttemptAt.After(pl.now) {
+				due = append(due, op)
+				ids = append(ids, op.ID)
+			}
+		}
+		return tx.MarkSent(r.src.Name, ids)
+	})
+	if err != nil {
+		return 0, nil, fmt.Errorf("plan: %w", err)
+	}
+	return progress, due, nil
+}
+
+func (pl *planner) run() error {
+	source := pl.r.src.Name
+	muts, err := pl.tx.OpenMutations(source, true)
+	if err != nil {
+		return err
+	}
+	ops, err := pl.tx.Ops(source)
+	if err != nil {
+		return err
+	}
+	for _, op := range ops {
+		pl.busy[recKey{op.Entity, op.RecordID}] = op
+	}
+	if err := pl.loadCreates(muts); err != nil {
+		return err
+	}
+	if err := pl.loadRefs(ops, muts); err != nil {
+		return err
+	}
+
+	parked := map[devEntityID]int64{}
+	byRec := map[recKey][]*store.PushMutation{}
+	var order []recKey
+	fields := map[int64]map[string]any{}
+	for i := range muts {
+		m := &muts[i]
+		key := recKey{m.Entity, pl.resolve(m.DeviceID, m.Entity, m.RecordID)}
+		switch m.Status {
+		case store.MutationPending, store.MutationBlocked:
+		case store.MutationConflict:
+			if _, ok := parked[devEntityID{m.DeviceID, key}]; !ok {
+				parked[devEntityID{m.DeviceID, key}] = m.ID
+			}
+			continue
+		default:
+			continue
+		}
+		f, err := decodeFields(m.Fields)
+		if err != nil {
+			return fmt.Errorf("mutation %d: stored fields: %w", m.ID, err)
+		}
+		fields[m.ID] = f
+		if _, ok := byRec[key]; !ok {
+			order = append(order, key)
+		}
+		byRec[key] = append(byRec[key], m)
+	}
+
+	groups := map[devGroup][]*chainPlan{}
+	var groupOrder []devGroup
+	var waiting []*chainPlan
+	for _, key := range order {
+		list := byRec[key]
+		if op, ok := pl.busy[key]; ok {
+			if op.Dead {
+				if err := pl.block(list, "waits for an earlier change of this record that the hub could not deliver (a dead letter)"); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		var rest []*store.PushMutation
+		for _, m := range list {
+			if id, ok := parked[devEntityID{m.DeviceID, key}]; ok && id < m.ID {
+				if err := pl.block([]*store.PushMutation{m}, fmt.Sprintf("waits for your decision on sync error %d", id)); err != nil {
+					return err
+				}
+				continue
+			}
+			rest = append(rest, m)
+		}
+		if len(rest) == 0 {
+			continue
+		}
+		cp := coalesce(key, rest, fields)
+		if cp.group != "" {
+			g := devGroup{cp.muts[0].DeviceID, cp.group}
+			if _, ok := groups[g]; !ok {
+				groupOrder = append(groupOrder, g)
+			}
+			groups[g] = append(groups[g], cp)
+			continue
+		}
+		done, err := pl.single(cp, false)
+		if err != nil {
+			return err
+		}
+		if !done {
+			waiting = append(waiting, cp)
+		}
+	}
+	for _, g := range groupOrder {
+		if err := pl.group(g, groups[g], muts); err != nil {
+			return err
+		}
+	}
+	// Creates that wait for each other through lookups (a cycle the
+	// config's parents cannot express): the oldest goes without the
+	// lookups it waits for, which a second pass sets.
+	if pl.progress == 0 && len(pl.busy) == 0 {
+		for _, cp := range waiting {
+			done, err := pl.single(cp, true)
+			if err != nil || done {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+type devEntityID struct {
+	dev int64
+	key recKey
+}
+
+// loadCreates reads the devices' creates that the mutations' records and
+// lookups may name.
+func (pl *planner) loadCreates(muts []store.PushMutation) error {
+	need := map[devEntity]map[string]bool{}
+	add := func(dev int64, entity, id string) {
+		k := devEntity{dev, entity}
+		if need[k] == nil {
+			need[k] = map[string]bool{}
+		}
+		need[k][id] = true
+	}
+	for _, m := range muts {
+		if m.Status != store.MutationPending && m.Status != store.MutationBlocked {
+			continue
+		}
+		add(m.DeviceID, m.Entity, m.RecordID)
+		f, err := decodeFields(m.Fields)
+		if err != nil {
+			return fmt.Errorf("mutation %d: stored fields: %w", m.ID, err)
+		}
+		for _, v := range f {
+			if ref, ok := lookupRef(v); ok {
+				add(m.DeviceID, ref.Entity, ref.ID)
+			}
+		}
+	}
+	all := map[string]bool{}
+	for _, ids := range need {
+		for id := range ids {
+			all[id] = true
+		}
+	}
+	if len(all) == 0 {
+		return nil
+	}
+	rows, err := pl.tx.SourceCreates(pl.r.src.Name, sortedKeys(all))
+	if err != nil {
+		return err
+	}
+	for _, c := range rows {
+		k := devEntity{c.DeviceID, c.Entity}
+		if !need[k][c.RecordID] {
+			continue
+		}
+		if pl.creates[k] == nil {
+			pl.creates[k] = map[string]store.PushMutation{}
+		}
+		pl.creates[k][c.RecordID] = c // the latest create of an id wins
+	}
+	return nil
+}
+
+// loadRefs collects what lookups of ops in flight and of waiting mutations
+// point to.
+func (pl *planner) loadRefs(ops []store.PushOp, muts []store.PushMutation) error {
+	pl.refs = map[recKey][]int64{}
+	for _, op := range ops {
+		for _, raw := range [][]byte{op.Fields, op.Deferred} {
+			f, err := decodeFields(raw)
+			if err != nil {
+				return fmt.Errorf("op %d: stored fields: %w", op.ID, err)
+			}
+			for _, v := range f {
+				if ref, ok := lookupRef(v); ok {
+					k := recKey{ref.Entity, ref.ID}
+					pl.refs[k] = append(pl.refs[k], 0)
+				}
+			}
+		}
+	}
+	for _, m := range muts {
+		if m.Status != store.MutationPending && m.Status != store.MutationBlocked {
+			continue
+		}
+		f, err := decodeFields(m.Fields)
+		if err != nil {
+			return fmt.Errorf("mutation %d: stored fields: %w", m.ID, err)
+		}
+		for _, v := range f {
+			if ref, ok := lookupRef(v); ok {
+				k := recKey{ref.Entity, pl.resolve(m.DeviceID, ref.Entity, ref.ID)}
+				pl.refs[k] = append(pl.refs[k], m.ID)
+			}
+		}
+	}
+	return nil
+}
+
+// pointedTo reports whether a delete chain must wait: an op in flight, or
+// a mutation made before the delete, points to its record.
+func (pl *planner) pointedTo(cp *chainPlan) bool {
+	if cp.kind != sdk.OpDelete {
+		return false
+	}
+	last := cp.muts[len(cp.muts)-1].ID
+	for _, id := range pl.refs[cp.key] {
+		if id == 0 || id < last {
+			return true
+		}
+	}
+	return false
+}
+
+// resolve maps a device's id of a record to the back end's: the device's
+// applied create may have been keyed by the back end.
+func (pl *planner) resolve(dev int64, entity, id string) string {
+	if c, ok := pl.creates[devEntity{dev, entity}][id]; ok && exists(c) {
+		return c.BackendID
+	}
+	return id
+}
+
+// exists reports whether a device's create made its record on the back
+// end: applied, or its first pass applied (a second pass sets lookups).
+func exists(c store.PushMutation) bool {
+	return c.BackendID != "" && (c.Status == store.MutationApplied || c.Status == store.MutationInflight)
+}
+
+// coalesce folds the leading run of one device's mutations of a record
+// (same group, same forcing) into one op: create+update = create,
+// update+update = update with merged fields, update+delete = delete,
+// create+delete = nothing.
+func coalesce(key recKey, list []*store.PushMutation, fields map[int64]map[string]any) *chainPlan {
+	first := list[0]
+	cp := &chainPlan{key: key, muts: []*store.PushMutation{first}, kind: sdk.OpKind(first.Op),
+		fields: maps.Clone(fields[first.ID]), base: first.BaseVersion, force: first.Force, group: first.GroupID}
+	for _, m := range list[1:] {
+		if m.DeviceID != first.DeviceID || m.GroupID != first.GroupID || m.Force != first.Force {
+			break
+		}
+		op := sdk.OpKind(m.Op)
+		if op == sdk.OpCreate || cp.kind == sdk.OpDelete {
+			break
+		}
+		if cp.kind == sdk.OpUpdate && m.BaseVersion != "" && m.BaseVersion != cp.base {
+			break // based on another version: it goes on its own
+		}
+		cp.muts = append(cp.muts, m)
+		if op == sdk.OpDelete {
+			if cp.kind == sdk.OpCreate {
+				cp.noEffect = true
+			}
+			cp.kind, cp.fields = sdk.OpDelete, map[string]any{}
+			break
+		}
+		maps.Copy(cp.fields, fields[m.ID])
+	}
+	return cp
+}
+
+// prepare resolves a chain's dependencies: the record's own create and the
+// devices' creates its lookups point to. It returns the op's fields, or
+// wait (a dependency is on its way), or a reason to block (a dependency
+// failed). With breakCycle, lookups that would wait are deferred instead.
+func (pl *planner) prepare(cp *chainPlan, members map[int64]bool, breakCycle bool) (p *prepared, wait bool, block string) {
+	dev := cp.muts[0].DeviceID
+	in := func(id int64) bool {
+		if members[id] {
+			return true
+		}
+		return slices.ContainsFunc(cp.muts, func(m *store.PushMutation) bool { return m.ID == id })
+	}
+	if cp.kind != sdk.OpCreate {
+		if c, ok := pl.creates[devEntity{dev, cp.key.entity}][cp.muts[0].RecordID]; ok && !in(c.ID) {
+			switch {
+			case exists(c) || c.Status == store.MutationApplied:
+			case c.Status == store.MutationPending || c.Status == store.MutationInflight || c.Status == store.MutationBlocked:
+				return nil, true, ""
+			default:
+				return nil, false, fmt.Sprintf("waits for the create of %s %s (mutation %s), which is %s",
+					cp.key.entity, c.RecordID, c.MutationID, c.Status)
+			}
+		}
+	}
+	p = &prepared{cp: cp, fields: maps.Clone(cp.fields)}
+	for _, f := range sortedKeys(cp.fields) {
+		ref, ok := lookupRef(cp.fields[f])
+		if !ok {
+			continue
+		}
+		c, ok := pl.creates[devEntity{dev, ref.Entity}][ref.ID]
+		if !ok || in(c.ID) {
+			continue
+		}
+		switch {
+		case exists(c):
+			if c.BackendID != ref.ID {
+				p.fields[f] = map[string]any{"entity": ref.Entity, "id": c.BackendID}
+			}
+		case c.Status == store.MutationApplied:
+		case c.Status == store.MutationPending || c.Status == store.MutationInflight || c.Status == store.MutationBlocked:
+			if !breakCycle {
+				return nil, true, ""
+			}
+			if p.deferred == nil {
+				p.deferred = map[string]any{}
+			}
+			p.deferred[f] = p.fields[f]
+			delete(p.fields, f)
+		default:
+			return nil, false, fmt.Sprintf("field %s points to %s %s, whose create (mutation %s) is %s",
+				f, ref.Entity, ref.ID, c.MutationID, c.Status)
+		}
+	}
+	return p, false, ""
+}
+
+// single plans a chain outside any group; done is false when it waits.
+func (pl *planner) single(cp *chainPlan, breakCycle bool) (done bool, err error) {
+	if cp.noEffect {
+		return true, pl.noEffect(cp)
+	}
+	if pl.pointedTo(cp) {
+		return false, pl.unblock(cp.muts)
+	}
+	p, wait, block := pl.prepare(cp, nil, breakCycle)
+	switch {
+	case block != "":
+		return true, pl.block(cp.muts, block)
+	case wait:
+		return false, pl.unblock(cp.muts)
+	}
+	return true, pl.freeze(p, "")
+}
+
+// group plans an atomic group: it goes when every one of its mutations
+// leads its record's queue and nothing it depends on outside it is on its
+// way; it is blocked as a whole.
+func (pl *planner) group(g devGroup, cps []*chainPlan, all []store.PushMutation) error {
+	members := map[int64]bool{}
+	for _, m := range all {
+		if m.DeviceID == g.dev && m.GroupID == g.group {
+			members[m.ID] = true
+		}
+	}
+	covered := 0
+	var muts []*store.PushMutation
+	for _, cp := range cps {
+		covered += len(cp.muts)
+		muts = append(muts, cp.muts...)
+	}
+	if covered != len(members) {
+		return nil // part of the group is not at the head of its record yet
+	}
+	var ready []*prepared
+	for _, cp := range cps {
+		if cp.noEffect {
+			// Created and deleted inside the group: nothing to send.
+			ready = append(ready, &prepared{cp: cp})
+			continue
+		}
+		p, wait, block := pl.prepare(cp, members, false)
+		switch {
+		case block != "":
+			return pl.block(muts, fmt.Sprintf("group %q %s", g.group, block))
+		case wait || pl.pointedTo(cp):
+			return pl.unblock(muts)
+		}
+		ready = append(ready, p)
+	}
+	key := fmt.Sprintf("%d:%s", g.dev, g.group)
+	for _, p := range ready {
+		if p.cp.noEffect {
+			if err := pl.noEffect(p.cp); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := pl.freeze(p, key); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// freeze writes the op and marks its mutations in flight.
+func (pl *planner) freeze(p *prepared, groupKey string) error {
+	cp := p.cp
+	op := store.PushOp{Source: pl.r.src.Name, Key: uuid.NewString(), Entity: cp.key.entity, Kind: string(cp.kind),
+		RecordID: cp.key.id, BaseVersion: cp.base, Fields: encodeFields(p.fields), GroupKey: groupKey,
+		NextAttemptAt: pl.now, CreatedAt: pl.now}
+	if cp.kind == sdk.OpCreate {
+		op.RecordID, op.BaseVersion = cp.muts[0].RecordID, ""
+	}
+	if cp.force {
+		op.BaseVersion = ""
+	}
+	if cp.kind == sdk.OpDelete {
+		op.Fields = []byte("{}")
+	}
+	if len(p.deferred) > 0 {
+		op.Deferred = encodeFields(p.deferred)
+	}
+	if err := pl.tx.InsertOp(&op); err != nil {
+		return err
+	}
+	pl.busy[cp.key] = op
+	pl.progress++
+	return pl.tx.UpdateMutations(ids(cp.muts), map[string]any{"status": store.MutationInflight, "op_id": op.ID, "reason": ""})
+}
+
+// noEffect resolves a create deleted before it reached the back end. It
+// takes a seq so the device hears of it in its changes feed.
+func (pl *planner) noEffect(cp *chainPlan) error {
+	seq, err := pl.tx.TakeSeq(pl.r.src.Name)
+	if err != nil {
+		return err
+	}
+	pl.progress++
+	pl.r.p.m.count(pl.r.src.Name, outNoEffect, len(cp.muts))
+	return pl.tx.UpdateMutations(ids(cp.muts), map[string]any{"status": store.MutationNoEffect, "applied_seq": seq,
+		"resolved_at": pl.now, "reason": "created and deleted on the device before it reached the back end: nothing to do"})
+}
+
+// block marks mutations blocked (a sync error the device sees) unless they
+// already are, for the same reason.
+func (pl *planner) block(muts []*store.PushMutation, reason string) error {
+	var change []int64
+	for _, m := range muts {
+		if m.Status != store.MutationBlocked || m.Reason != reason {
+			change = append(change, m.ID)
+			m.Status, m.Reason = store.MutationBlocked, reason
+		}
+	}
+	return pl.tx.UpdateMutations(change, map[string]any{"status": store.MutationBlocked, "reason": reason})
+}
+
+// unblock puts blocked mutations that now merely wait back to pending.
+func (pl *planner) unblock(muts []*store.PushMutation) error {
+	var change []int64
+	for _, m := range muts {
+		if m.Status == store.MutationBlocked {
+			change = append(change, m.ID)
+			m.Status, m.Reason = store.MutationPending, ""
+		}
+	}
+	return pl.tx.UpdateMutations(change, map[string]any{"status": store.MutationPending, "reason": ""})
+}
+
+func ids(muts []*store.PushMutation) []int64 {
+	out := make([]int64, len(muts))
+	for i, m := range muts {
+		out[i] = m.ID
+	}
+	return out
+}

@@ -1,0 +1,447 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+)
+
+// The statuses of a device mutation (PushMutation.Status). Pending and
+// inflight are on their way; applied and no_effect are done and reported to
+// the device in its changes feed; conflict, rejected, not_found, dead and
+// blocked are sync errors the device sees and resolves; dropped (take_server)
+// and discarded (an admin discarded a dead letter) are closed without effect.
+const (
+	MutationPending   = "pending"
+	MutationInflight  = "inflight"
+	MutationApplied   = "applied"
+	MutationNoEffect  = "no_effect"
+	MutationConflict  = "conflict"
+	MutationRejected  = "rejected"
+	MutationNotFound  = "not_found"
+	MutationDead      = "dead"
+	MutationBlocked   = "blocked"
+	MutationDropped   = "dropped"
+	MutationDiscarded = "discarded"
+)
+
+// SyncErrorStatuses are the statuses a device sees as sync errors.
+var SyncErrorStatuses = []string{MutationConflict, MutationRejected, MutationNotFound, MutationDead, MutationBlocked}
+
+// PushMutation is one device mutation, stored before the hub answers the
+// upload and kept after it resolves: (DeviceID, MutationID) is the
+// permanent idempotency key.
+type PushMutation struct {
+	ID int64 `gorm:"primaryKey;autoIncrement"`
+	// Source, DeviceID (devices.id) and UserID say whose it is.
+	Source     string `gorm:"size:200;not null;index:idx_push_mutations_status,priority:1;index:idx_push_mutations_applied,priority:1;index:idx_push_mutations_device,priority:1"`
+	DeviceID   int64  `gorm:"not null;uniqueIndex:idx_push_mutations_dedupe,priority:1;index:idx_push_mutations_applied,priority:2;index:idx_push_mutations_device,priority:2"`
+	MutationID string `gorm:"size:200;not null;uniqueIndex:idx_push_mutations_dedupe,priority:2"`
+	UserID     int64  `gorm:"not null"`
+	Entity     string `gorm:"size:200;not null;index:idx_push_mutations_device,priority:3"`
+	// Op is create, update or delete.
+	Op string `gorm:"size:10;not null"`
+	// RecordID is the record's id as the device sent it (for a create, the
+	// device's own id).
+	RecordID string `gorm:"size:200;not null;index:idx_push_mutations_device,priority:4"`
+	// BaseVersion is the version the edit is based on; the push stage moves
+	// it forward when an earlier mutation of the same device on the same
+	// record is applied (the device's own chain of edits).
+	BaseVersion string `gorm:"size:200;not null;default:''"`
+	// Fields is the JSON object of changed fields (all fields for a create).
+	Fields []byte `gorm:"not null"`
+	// BaseFields is the record's fields at BaseVersion, when the hub knew
+	// them at accept time (three-way merges read it); nil otherwise.
+	BaseFields []byte
+	ClientTime *time.Time
+	// GroupID is the device's group id, "" for none.
+	GroupID string `gorm:"size:200;not null;default:''"`
+	// Hash digests the mutation as sent, to tell a re-send from a reuse of
+	// the mutation id.
+	Hash   string `gorm:"size:64;not null;default:''"`
+	Status string `gorm:"size:20;not null;index:idx_push_mutations_status,priority:2"`
+	// Parked marks a conflict waiting for the user's decision: later
+	// mutations of the device on the record wait for it.
+	Parked bool `gorm:"not null;default:false"`
+	// Force sends the mutation without a version precondition (keep_mine).
+	Force  bool   `gorm:"not null;default:false"`
+	Reason string `gorm:"type:text;not null;default:''"`
+	// ServerRecord is the server's record a conflict was met with, as JSON
+	// {"id","version","modified_at","fields"}.
+	ServerRecord []byte
+	// ConflictFields is a JSON array of the fields both sides changed.
+	ConflictFields []byte
+	// BackendID is the back end's id of the record once applied.
+	BackendID string `gorm:"size:200;not null;default:''"`
+	// ResultVersion is the record's version the mutation's op produced.
+	ResultVersion string `gorm:"size:200;not null;default:''"`
+	// OpID is the push op carrying the mutation while in flight.
+	OpID int64 `gorm:"not null;default:0;index"`
+	// AppliedSeq is the seq at which the mirror reflects the mutation
+	// (applied and no_effect): the changes feed reports it once the
+	// device's checkpoint covers this seq.
+	AppliedSeq int64 `gorm:"not null;default:0;index:idx_push_mutations_applied,priority:3"`
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+	ResolvedAt *time.Time
+}
+
+// PushOp is an op frozen before it is sent to the back end: its Key is the
+// mutation id the connector sees, so re-sending it after a lost answer or a
+// crash is idempotent, and its content never changes once written. The
+// mutations it carries point to it (PushMutation.OpID).
+type PushOp struct {
+	ID          int64  `gorm:"primaryKey;autoIncrement"`
+	Source      string `gorm:"size:200;not null;index:idx_push_ops_due,priority:1"`
+	Key         string `gorm:"size:64;not null;uniqueIndex"`
+	Entity      string `gorm:"size:200;not null"`
+	Kind        string `gorm:"size:10;not null"`
+	RecordID    string `gorm:"size:200;not null"`
+	BaseVersion string `gorm:"size:200;not null;default:''"`
+	Fields      []byte `gorm:"not null"`
+	// Deferred holds lookup fields left out of a first pass, set by a
+	// second pass once their targets exist.
+	Deferred   []byte
+	SecondPass bool `gorm:"not null;default:false"`
+	// GroupKey ties the ops of one atomic group ("" for none).
+	GroupKey string `gorm:"size:400;not null;default:''"`
+	Attempts int    `gorm:"not null;default:0"`
+	// Resends counts how often a conflict resolution replaced the op.
+	Resends int `gorm:"not null;default:0"`
+	// Lost is a JSON array of the device's fields a conflict resolution
+	// left out: once applied, the mutations are conflicts, not applied.
+	Lost []byte
+	// Dead marks an op that ran out of attempts: its effect is unknown, so
+	// it is kept (a retry re-sends it under the same key) and its record's
+	// later mutations wait.
+	Dead bool `gorm:"not null;default:false"`
+	// SentSeq is the source's seq when the op was first sent (0: never).
+	// An answer to a later send may be the back end's replay of its first
+	// answer, older than what the mirror learnt of the record since.
+	SentSeq       int64     `gorm:"not null;default:0"`
+	NextAttemptAt time.Time `gorm:"not null;index:idx_push_ops_due,priority:2"`
+	LastError     string    `gorm:"type:text;not null;default:''"`
+	CreatedAt     time.Time
+}
+
+// RecordVersion is a mirrored record's fields at a version it no longer
+// has, kept for entities whose conflict policy needs the base of a device's
+// edit (KeepHistory).
+type RecordVersion struct {
+	Source    string    `gorm:"primaryKey;size:200"`
+	Entity    string    `gorm:"primaryKey;size:200"`
+	ID        string    `gorm:"primaryKey;size:200"`
+	Version   string    `gorm:"primaryKey;size:200"`
+	Fields    []byte    `gorm:"not null"`
+	CreatedAt time.Time `gorm:"index"`
+}
+
+// KeepHistory makes the mirror keep the fields of every version an
+// entity's records leave behind (RecordVersion), for three-way merges.
+func (s *Store) KeepHistory(source string, entities ...string) {
+	s.histMu.Lock()
+	defer s.histMu.Unlock()
+	if s.history == nil {
+		s.history = map[string]bool{}
+	}
+	for _, e := range entities {
+		s.history[source+"\x00"+e] = true
+	}
+}
+
+func (s *Store) keepsHistory(source, entity string) bool {
+	s.histMu.RLock()
+	defer s.histMu.RUnlock()
+	return s.history[source+"\x00"+entity]
+}
+
+// saveHistory stores the current fields of the records a batch is about to
+// change to another version.
+func saveHistory(tx *gorm.DB, b Batch, ids []string, now time.Time) error {
+	for part := range slices.Chunk(ids, chunk) {
+		var rows []Record
+		if err := tx.Select("id", "version", "fields").Where("source = ? AND entity = ? AND id IN ?", b.Source, b.Entity, part).
+			Find(&rows).Error; err != nil {
+			return fmt.Errorf("read record history: %w", err)
+		}
+		vs := make([]RecordVersion, 0, len(rows))
+		for _, r := range rows {
+			if r.Version != "" {
+				vs = append(vs, RecordVersion{Source: b.Source, Entity: b.Entity, ID: r.ID, Version: r.Version, Fields: r.Fields, CreatedAt: now})
+			}
+		}
+		if len(vs) == 0 {
+			continue
+		}
+		if err := tx.Clauses(clause.OnConflict{DoNothing: true}).CreateInBatches(&vs, chunk/4).Error; err != nil {
+			return fmt.Errorf("write record history: %w", err)
+		}
+	}
+	return nil
+}
+
+// RecordAt returns a record's fields at version: the mirror's when it has
+// that version, else the kept history's; ok is false when neither has it.
+func (s *Store) RecordAt(ctx context.Context, source, entity, id, version string) (fields []byte, ok bool, err error) {
+	if version == "" {
+		return nil, false, nil
+	}
+	db := s.rdb.WithContext(ctx)
+	var recs []Record
+	if err := db.Select("fields").Where("source = ? AND entity = ? AND id = ? AND version = ?", source, entity, id, version).
+		Limit(1).Find(&recs).Error; err != nil {
+		return nil, false, fmt.Errorf("record %s/%s/%s at %s: %w", source, entity, id, version, err)
+	}
+	if len(recs) == 1 {
+		return recs[0].Fields, true, nil
+	}
+	var vs []RecordVersion
+	if err := db.Where("source = ? AND entity = ? AND id = ? AND version = ?", source, entity, id, version).
+		Limit(1).Find(&vs).Error; err != nil {
+		return nil, false, fmt.Errorf("record %s/%s/%s at %s: %w", source, entity, id, version, err)
+	}
+	if len(vs) == 1 {
+		return vs[0].Fields, true, nil
+	}
+	return nil, false, nil
+}
+
+// PruneRecordVersions deletes history older than before.
+func (s *Store) PruneRecordVersions(ctx context.Context, before time.Time) (int64, error) {
+	q := s.db.WithContext(ctx).Where("created_at < ?", before.UTC()).Delete(&RecordVersion{})
+	if q.Error != nil {
+		return 0, fmt.Errorf("prune record history: %w", q.Error)
+	}
+	return q.RowsAffected, nil
+}
+
+// MirrorRecords returns the mirrored records of an entity with the given
+// ids, by id.
+func (s *Store) MirrorRecords(ctx context.Context, source, entity string, ids []string) (map[string]Record, error) {
+	out := make(map[string]Record, len(ids))
+	for part := range slices.Chunk(ids, chunk) {
+		var rows []Record
+		if err := s.rdb.WithContext(ctx).Where("source = ? AND entity = ? AND id IN ?", source, entity, part).
+			Find(&rows).Error; err != nil {
+			return nil, fmt.Errorf("records %s/%s: %w", source, entity, err)
+		}
+		for _, r := range rows {
+			out[r.ID] = r
+		}
+	}
+	return out, nil
+}
+
+// DeviceMutations returns the device's stored mutations with the given
+// mutation ids, by mutation id.
+func (s *Store) DeviceMutations(ctx context.Context, deviceID int64, mutationIDs []string) (map[string]PushMutation, error) {
+	out := make(map[string]PushMutation, len(mutationIDs))
+	for part := range slices.Chunk(mutationIDs, chunk) {
+		var rows []PushMutation
+		if err := s.db.WithContext(ctx).Where("device_id = ? AND mutation_id IN ?", deviceID, part).Find(&rows).Error; err != nil {
+			return nil, fmt.Errorf("mutations of device %d: %w", deviceID, err)
+		}
+		for _, r := range rows {
+			out[r.MutationID] = r
+		}
+	}
+	return out, nil
+}
+
+// DeviceCreates returns the device's create mutations of an entity for the
+// given record ids (the device's own ids), whatever their status, by record
+// id; when a device created one id twice, the latest wins.
+func (s *Store) DeviceCreates(ctx context.Context, source string, deviceID int64, entity string, recordIDs []string) (map[string]PushMutation, error) {
+	return deviceCreates(s.db.WithContext(ctx), source, deviceID, entity, recordIDs)
+}
+
+func deviceCreates(db *gorm.DB, source string, deviceID int64, entity string, recordIDs []string) (map[string]PushMutation, error) {
+	out := make(map[string]PushMutation, len(recordIDs))
+	for part := range slices.Chunk(recordIDs, chunk) {
+		var rows []PushMutation
+		if err := db.Where("source = ? AND device_id = ? AND entity = ? AND record_id IN ? AND op = ?",
+			source, deviceID, entity, part, "create").Order("id").Find(&rows).Error; err != nil {
+			return nil, fmt.Errorf("creates of device %d: %w", deviceID, err)
+		}
+		for _, r := range rows {
+			out[r.RecordID] = r
+		}
+	}
+	return out, nil
+}
+
+// GroupMutations returns the device's stored mutations of a group.
+func (s *Store) GroupMutations(ctx context.Context, source string, deviceID int64, group string) ([]PushMutation, error) {
+	var rows []PushMutation
+	if err := s.db.WithContext(ctx).Where("source = ? AND device_id = ? AND group_id = ?", source, deviceID, group).
+		Order("id").Find(&rows).Error; err != nil {
+		return nil, fmt.Errorf("group %q of device %d: %w", group, deviceID, err)
+	}
+	return rows, nil
+}
+
+// AcceptOutcome says what AcceptMutations did with one row.
+type AcceptOutcome struct {
+	// Inserted is false when the device had already stored this mutation
+	// id; StoredHash is then the stored mutation's hash.
+	Inserted   bool
+	StoredHash string
+}
+
+// AcceptMutations stores rows in one transaction, skipping those whose
+// (device, mutation id) is already stored, and runs enqueue in the same
+// transaction (the job queue's transactional insert) unless nothing was
+// inserted. Either all of it commits or none.
+func (s *Store) AcceptMutations(ctx context.Context, rows []PushMutation, enqueue func(ctx context.Context, tx *sql.Tx) error) ([]AcceptOutcome, error) {
+	out := make([]AcceptOutcome, len(rows))
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		inserted := 0
+		for i := range rows {
+			r := &rows[i]
+			q := tx.Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "device_id"}, {Name: "mutation_id"}}, DoNothing: true}).Create(r)
+			if q.Error != nil {
+				return fmt.Errorf("insert mutation %s: %w", r.MutationID, q.Error)
+			}
+			if q.RowsAffected == 1 {
+				out[i].Inserted = true
+				inserted++
+				continue
+			}
+			var stored []PushMutation
+			if err := tx.Select("id", "hash").Where("device_id = ? AND mutation_id = ?", r.DeviceID, r.MutationID).
+				Limit(1).Find(&stored).Error; err != nil {
+				return fmt.Errorf("read mutation %s: %w", r.MutationID, err)
+			}
+			if len(stored) == 1 {
+				out[i].StoredHash = stored[0].Hash
+				r.ID = stored[0].ID
+			}
+		}
+		if inserted == 0 || enqueue == nil {
+			return nil
+		}
+		sqlTx, ok := tx.Statement.ConnPool.(*sql.Tx)
+		if !ok {
+			return errors.New("enqueue push: the transaction is not a database/sql transaction")
+		}
+		return enqueue(ctx, sqlTx)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("accept mutations: %w", err)
+	}
+	return out, nil
+}
+
+// AppliedMutations returns the device's mutations of source that resolved
+// applied or with no effect at a seq in (after, through], in seq order, at
+// most about limit of them: when more remain, the answer stops at a seq
+// boundary and reached is that seq; otherwise reached is through.
+func (s *Store) AppliedMutations(ctx context.Context, source string, deviceID int64, after, through int64, limit int) (rows []PushMutation, reached int64, err error) {
+	if through <= after {
+		return nil, through, nil
+	}
+	db := s.rdb.WithContext(ctx)
+	base := func() *gorm.DB {
+		return db.Select("id", "mutation_id", "entity", "op", "record_id", "backend_id", "status", "applied_seq").
+			Where("source = ? AND device_id = ? AND applied_seq > ? AND applied_seq <= ? AND status IN ?",
+				source, deviceID, after, through, []string{MutationApplied, MutationNoEffect})
+	}
+	if err := base().Order("applied_seq, id").Limit(limit + 1).Find(&rows).Error; err != nil {
+		return nil, 0, fmt.Errorf("applied mutations of device %d: %w", deviceID, err)
+	}
+	if len(rows) <= limit {
+		return rows, through, nil
+	}
+	// Stop after the seq of the limit-th row, with every row of that seq.
+	reached = rows[limit-1].AppliedSeq
+	rows = rows[:0]
+	if err := base().Where("applied_seq <= ?", reached).Order("applied_seq, id").Find(&rows).Error; err != nil {
+		return nil, 0, fmt.Errorf("applied mutations of device %d: %w", deviceID, err)
+	}
+	return rows, reached, nil
+}
+
+// SyncErrors returns the device's unresolved sync errors of source, oldest
+// first.
+func (s *Store) SyncErrors(ctx context.Context, source string, deviceID int64) ([]PushMutation, error) {
+	var rows []PushMutation
+	if err := s.db.WithContext(ctx).Where("source = ? AND device_id = ? AND status IN ?", source, deviceID, SyncErrorStatuses).
+		Order("id").Find(&rows).Error; err != nil {
+		return nil, fmt.Errorf("sync errors of device %d: %w", deviceID, err)
+	}
+	return rows, nil
+}
+
+// MutationsWithStatus returns source's mutations with one of statuses,
+// oldest first, at most limit.
+func (s *Store) MutationsWithStatus(ctx context.Context, source string, statuses []string, limit int) ([]PushMutation, error) {
+	var rows []PushMutation
+	if err := s.db.WithContext(ctx).Where("source = ? AND status IN ?", source, statuses).
+		Order("id").Limit(limit).Find(&rows).Error; err != nil {
+		return nil, fmt.Errorf("mutations of %s: %w", source, err)
+	}
+	return rows, nil
+}
+
+// CountMutations counts source's mutations per status.
+func (s *Store) CountMutations(ctx context.Context, source string) (map[string]int64, error) {
+	var rows []struct {
+		Status string
+		N      int64
+	}
+	if err := s.db.WithContext(ctx).Model(&PushMutation{}).Select("status, COUNT(*) AS n").Where("source = ?", source).
+		Group("status").Find(&rows).Error; err != nil {
+		return nil, fmt.Errorf("count mutations of %s: %w", source, err)
+	}
+	out := map[string]int64{}
+	for _, r := range rows {
+		out[r.Status] = r.N
+	}
+	return out, nil
+}
+
+// NextPushDue returns when source next has push work: now-or-earlier when
+// a mutation is pending or an op is due, the earliest op's next attempt
+// otherwise, and ok false when there is nothing to push.
+func (s *Store) NextPushDue(ctx context.Context, source string) (at time.Time, ok bool, err error) {
+	db := s.db.WithContext(ctx)
+	var n int64
+	if err := db.Model(&PushMutation{}).Where("source = ? AND status = ?", source, MutationPending).Limit(1).Count(&n).Error; err != nil {
+		return at, false, fmt.Errorf("push due %s: %w", source, err)
+	}
+	if n > 0 {
+		return time.Time{}, true, nil
+	}
+	var ops []PushOp
+	if err := db.Select("next_attempt_at").Where("source = ? AND dead = ?", source, false).Order("next_attempt_at").Limit(1).Find(&ops).Error; err != nil {
+		return at, false, fmt.Errorf("push due %s: %w", source, err)
+	}
+	if len(ops) == 0 {
+		return at, false, nil
+	}
+	return ops[0].NextAttemptAt, true, nil
+}
+
+// DeviceApplied returns the device's applied mutations of an entity's
+// records known by any of ids, oldest first: the chain of its own edits an
+// upload based on an older version continues.
+func (s *Store) DeviceApplied(ctx context.Context, source string, deviceID int64, entity string, ids []string) ([]PushMutation, error) {
+	var rows []PushMutation
+	for part := range slices.Chunk(ids, chunk) {
+		var got []PushMutation
+		if err := s.db.WithContext(ctx).Select("id", "record_id", "backend_id", "base_version", "result_version").
+			Where("source = ? AND device_id = ? AND entity = ? AND (record_id IN ? OR backend_id IN ?) AND status = ? AND result_version <> ''",
+				source, deviceID, entity, part, part, MutationApplied).Order("id").Find(&got).Error; err != nil {
+			return nil, fmt.Errorf("applied mutations of device %d: %w", deviceID, err)
+		}
+		rows = append(rows, got...)
+	}
+	slices.SortFunc(rows, func(a, b PushMutation) int { return int(a.ID - b.ID) })
+	return slices.CompactFunc(rows, func(a, b PushMutation) bool { return a.ID == b.ID }), nil
+}

@@ -1,0 +1,81 @@
+package store_test
+
+import (
+	"context"
+	"database/sql"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/synchub/synchub/host/store"
+	"github.com/synchub/synchub/host/store/storetest"
+)
+
+func TestRecordHistory(t *testing.T) {
+	storetest.ForEachDB(t, func(t *testing.T, s *store.Store) {
+		ctx := ctxT(t)
+		_, err := s.EnsureEntityState(ctx, "crm", "account")
+		require.NoError(t, err)
+		_, err = s.EnsureEntityState(ctx, "crm", "contact")
+		require.NoError(t, err)
+		s.KeepHistory("crm", "account")
+		put := func(entity string, recs ...store.MirrorRecord) {
+			_, err := s.ApplyBatch(ctx, store.Batch{Source: "crm", Entity: entity, Put: recs})
+			require.NoError(t, err)
+		}
+		put("account", rec("a1", "1", "account/owner=u1"))
+		put("account", rec("a1", "2", "account/owner=u1"))
+		put("account", rec("a1", "3", "account/owner=u1"))
+		put("contact", rec("c1", "1", "contact/owner=u1"))
+		put("contact", rec("c1", "2", "contact/owner=u1"))
+
+		for _, v := range []string{"1", "2", "3"} {
+			f, ok, err := s.RecordAt(ctx, "crm", "account", "a1", v)
+			require.NoError(t, err)
+			require.True(t, ok, "version %s", v)
+			assert.JSONEq(t, `{"name":"a1@`+v+`"}`, string(f))
+		}
+		_, ok, err := s.RecordAt(ctx, "crm", "contact", "c1", "1")
+		require.NoError(t, err)
+		assert.False(t, ok, "history is kept only for the entities that ask for it")
+
+		n, err := s.PruneRecordVersions(ctx, time.Now().Add(time.Hour))
+		require.NoError(t, err)
+		assert.EqualValues(t, 2, n)
+		_, ok, err = s.RecordAt(ctx, "crm", "account", "a1", "1")
+		require.NoError(t, err)
+		assert.False(t, ok)
+	})
+}
+
+func TestAcceptMutations(t *testing.T) {
+	storetest.ForEachDB(t, func(t *testing.T, s *store.Store) {
+		ctx := ctxT(t)
+		row := func(mid, hash string) store.PushMutation {
+			return store.PushMutation{Source: "crm", DeviceID: 1, UserID: 1, MutationID: mid, Entity: "account", Op: "create",
+				RecordID: "r-" + mid, Fields: []byte(`{}`), Hash: hash, Status: store.MutationPending}
+		}
+		enqueued := 0
+		enqueue := func(context.Context, *sql.Tx) error { enqueued++; return nil }
+		out, err := s.AcceptMutations(ctx, []store.PushMutation{row("m1", "h1"), row("m2", "h2")}, enqueue)
+		require.NoError(t, err)
+		assert.Equal(t, []store.AcceptOutcome{{Inserted: true}, {Inserted: true}}, out)
+		assert.Equal(t, 1, enqueued)
+
+		out, err = s.AcceptMutations(ctx, []store.PushMutation{row("m1", "h1"), row("m2", "other")}, enqueue)
+		require.NoError(t, err)
+		assert.Equal(t, []store.AcceptOutcome{{StoredHash: "h1"}, {StoredHash: "h2"}}, out)
+		assert.Equal(t, 1, enqueued, "nothing new: no job")
+
+		// A failing enqueue stores nothing.
+		_, err = s.AcceptMutations(ctx, []store.PushMutation{row("m3", "h3")}, func(context.Context, *sql.Tx) error {
+			return assert.AnError
+		})
+		require.Error(t, err)
+		got, err := s.DeviceMutations(ctx, 1, []string{"m1", "m2", "m3"})
+		require.NoError(t, err)
+		assert.Len(t, got, 2)
+	})
+}

@@ -1,0 +1,300 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+)
+
+// PushTx is one transaction of the push stage: the queries it runs while
+// planning ops and recording their results. Everything in it commits
+// together.
+type PushTx struct {
+	s  *Store
+	tx *gorm.DB
+}
+
+// PushTx runs fn in one transaction. On SQLite it holds the only write
+// connection: fn must not use the Store itself.
+func (s *Store) PushTx(ctx context.Context, fn func(*PushTx) error) error {
+	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		return fn(&PushTx{s: s, tx: tx})
+	})
+}
+
+// OpenMutations returns source's mutations still on their way or waiting
+// (pending, blocked, inflight) and its parked conflicts, oldest first. With
+// lock on PostgreSQL the pending and blocked rows are locked FOR UPDATE
+// SKIP LOCKED, so a concurrent planner skips them.
+func (t *PushTx) OpenMutations(source string, lock bool) ([]PushMutation, error) {
+	var rows []PushMutation
+	q := t.tx.Where("source = ? AND (status IN ? OR (status = ? AND parked = ?))", source,
+		[]string{MutationPending, MutationBlocked, MutationInflight}, MutationConflict, true).Order("id")
+	if lock && t.s.kind == KindPostgres {
+		q = t.tx.Where("source = ? AND status IN ?", source, []string{MutationPending, MutationBlocked}).Order("id").
+			Clauses(clause.Locking{Strength: "UPDATE", Options: "SKIP LOCKED"})
+		if err := q.Find(&rows).Error; err != nil {
+			return nil, fmt.Errorf("open mutations of %s: %w", source, err)
+		}
+		var rest []PushMutation
+		if err := t.tx.Where("source = ? AND (status = ? OR (status = ? AND parked = ?))", source,
+			MutationInflight, MutationConflict, true).Order("id").Find(&rest).Error; err != nil {
+			return nil, fmt.Errorf("open mutations of %s: %w", source, err)
+		}
+		rows = append(rows, rest...)
+		slices.SortFunc(rows, func(a, b PushMutation) int { return int(a.ID - b.ID) })
+		return rows, nil
+	}
+	if err := q.Find(&rows).Error; err != nil {
+		return nil, fmt.Errorf("open mutations of %s: %w", source, err)
+	}
+	return rows, nil
+}
+
+// Ops returns source's frozen ops, oldest first.
+func (t *PushTx) Ops(source string) ([]PushOp, error) {
+	var ops []PushOp
+	if err := t.tx.Where("source = ?", source).Order("id").Find(&ops).Error; err != nil {
+		return nil, fmt.Errorf("push ops of %s: %w", source, err)
+	}
+	return ops, nil
+}
+
+// Op returns one op; ok is false when it is gone.
+func (t *PushTx) Op(id int64) (PushOp, bool, error) {
+	var ops []PushOp
+	if err := t.tx.Where("id = ?", id).Limit(1).Find(&ops).Error; err != nil {
+		return PushOp{}, false, fmt.Errorf("push op %d: %w", id, err)
+	}
+	if len(ops) == 0 {
+		return PushOp{}, false, nil
+	}
+	return ops[0], true, nil
+}
+
+// MutationsOfOp returns the mutations an op carries, oldest first.
+func (t *PushTx) MutationsOfOp(opID int64) ([]PushMutation, error) {
+	var rows []PushMutation
+	if err := t.tx.Where("op_id = ? AND status = ?", opID, MutationInflight).Order("id").Find(&rows).Error; err != nil {
+		return nil, fmt.Errorf("mutations of op %d: %w", opID, err)
+	}
+	return rows, nil
+}
+
+// Mutation returns one mutation, or ErrNotFound.
+func (t *PushTx) Mutation(id int64) (PushMutation, error) {
+	var rows []PushMutation
+	if err := t.tx.Where("id = ?", id).Limit(1).Find(&rows).Error; err != nil {
+		return PushMutation{}, fmt.Errorf("mutation %d: %w", id, err)
+	}
+	if len(rows) == 0 {
+		return PushMutation{}, fmt.Errorf("mutation %d: %w", id, ErrNotFound)
+	}
+	return rows[0], nil
+}
+
+// DeviceCreates is Store.DeviceCreates inside the transaction.
+func (t *PushTx) DeviceCreates(source string, deviceID int64, entity string, recordIDs []string) (map[string]PushMutation, error) {
+	return deviceCreates(t.tx, source, deviceID, entity, recordIDs)
+}
+
+// InsertOp stores a new op (its ID is set).
+func (t *PushTx) InsertOp(op *PushOp) error {
+	if op.NextAttemptAt.IsZero() {
+		op.NextAttemptAt = time.Now().UTC()
+	}
+	if op.Fields == nil {
+		op.Fields = []byte("{}")
+	}
+	if err := t.tx.Create(op).Error; err != nil {
+		return fmt.Errorf("insert push op: %w", err)
+	}
+	return nil
+}
+
+// UpdateOp sets columns of an op.
+func (t *PushTx) UpdateOp(id int64, cols map[string]any) error {
+	if err := t.tx.Model(&PushOp{}).Where("id = ?", id).Updates(cols).Error; err != nil {
+		return fmt.Errorf("update push op %d: %w", id, err)
+	}
+	return nil
+}
+
+// DeleteOps deletes ops.
+func (t *PushTx) DeleteOps(ids ...int64) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	if err := t.tx.Where("id IN ?", ids).Delete(&PushOp{}).Error; err != nil {
+		return fmt.Errorf("delete push ops: %w", err)
+	}
+	return nil
+}
+
+// UpdateMutations sets columns of mutations (updated_at too).
+func (t *PushTx) UpdateMutations(ids []int64, cols map[string]any) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	c := make(map[string]any, len(cols)+1)
+	for k, v := range cols {
+		c[k] = v
+	}
+	c["updated_at"] = time.Now().UTC()
+	for part := range slices.Chunk(ids, chunk) {
+		if err := t.tx.Model(&PushMutation{}).Where("id IN ?", part).Updates(c).Error; err != nil {
+			return fmt.Errorf("update mutations: %w", err)
+		}
+	}
+	return nil
+}
+
+// Rebase moves the device's waiting mutations of a record (known to the
+// device by any of ids) whose base version is one of bases to version: the
+// device based them on a version its own earlier edit replaced.
+func (t *PushTx) Rebase(source string, deviceID int64, entity string, ids, bases []string, version string) error {
+	err := t.tx.Model(&PushMutation{}).Where("source = ? AND device_id = ? AND entity = ? AND record_id IN ? AND status IN ? AND base_version IN ?",
+		source, deviceID, entity, ids, []string{MutationPending, MutationBlocked}, bases).
+		Updates(map[string]any{"base_version": version, "updated_at": time.Now().UTC()}).Error
+	if err != nil {
+		return fmt.Errorf("rebase mutations: %w", err)
+	}
+	return nil
+}
+
+// MirrorRecord returns a mirrored record inside the transaction.
+func (t *PushTx) MirrorRecord(source, entity, id string) (Record, bool, error) {
+	var rows []Record
+	if err := t.tx.Where("source = ? AND entity = ? AND id = ?", source, entity, id).Limit(1).Find(&rows).Error; err != nil {
+		return Record{}, false, fmt.Errorf("record %s/%s/%s: %w", source, entity, id, err)
+	}
+	if len(rows) == 0 {
+		return Record{}, false, nil
+	}
+	return rows[0], true, nil
+}
+
+// ApplyMirror applies a batch to the mirror inside the transaction (see
+// ApplyBatch), creating the source's and the entity's state rows when
+// missing and stamping the entity's current full pass.
+func (t *PushTx) ApplyMirror(b Batch) (BatchResult, error) {
+	if err := t.tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&Source{Name: b.Source}).Error; err != nil {
+		return BatchResult{}, fmt.Errorf("ensure source %s: %w", b.Source, err)
+	}
+	if err := t.tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&EntityState{Source: b.Source, Entity: b.Entity}).Error; err != nil {
+		return BatchResult{}, fmt.Errorf("ensure entity state %s/%s: %w", b.Source, b.Entity, err)
+	}
+	var pass []int64
+	if err := t.tx.Model(&EntityState{}).Where("source = ? AND entity = ?", b.Source, b.Entity).Pluck("full_pass", &pass).Error; err != nil {
+		return BatchResult{}, fmt.Errorf("read entity state %s/%s: %w", b.Source, b.Entity, err)
+	}
+	if len(pass) == 1 {
+		b.Pass = pass[0]
+	}
+	b.history = t.s.keepsHistory(b.Source, b.Entity)
+	res, err := applyBatch(t.tx, b)
+	if err != nil {
+		return BatchResult{}, fmt.Errorf("apply to mirror %s/%s: %w", b.Source, b.Entity, err)
+	}
+	return res, nil
+}
+
+// TakeSeq takes one seq from the source's counter (creating the source's
+// row when missing), for a mutation whose resolution changed no partition
+// item but must still reach the device's changes feed.
+func (t *PushTx) TakeSeq(source string) (int64, error) {
+	if err := t.tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&Source{Name: source}).Error; err != nil {
+		return 0, fmt.Errorf("ensure source %s: %w", source, err)
+	}
+	return bumpSeq(t.tx, source, 1)
+}
+
+// OpMutations returns every mutation an op carries, whatever its status.
+func (t *PushTx) OpMutations(opID int64) ([]PushMutation, error) {
+	var rows []PushMutation
+	if err := t.tx.Where("op_id = ?", opID).Order("id").Find(&rows).Error; err != nil {
+		return nil, fmt.Errorf("mutations of op %d: %w", opID, err)
+	}
+	return rows, nil
+}
+
+// GroupMutations returns the device's mutations of a group.
+func (t *PushTx) GroupMutations(source string, deviceID int64, group string) ([]PushMutation, error) {
+	var rows []PushMutation
+	if err := t.tx.Where("source = ? AND device_id = ? AND group_id = ?", source, deviceID, group).Order("id").Find(&rows).Error; err != nil {
+		return nil, fmt.Errorf("group %q of device %d: %w", group, deviceID, err)
+	}
+	return rows, nil
+}
+
+// MarkSent records that ops are being sent: those sent for the first time
+// get the source's current seq.
+func (t *PushTx) MarkSent(source string, ids []int64) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	seq, err := sourceSeq(t.tx, source)
+	if err != nil {
+		return err
+	}
+	for part := range slices.Chunk(ids, chunk) {
+		if err := t.tx.Model(&PushOp{}).Where("id IN ? AND sent_seq = ?", part, 0).Update("sent_seq", max(seq, 1)).Error; err != nil {
+			return fmt.Errorf("mark push ops sent: %w", err)
+		}
+	}
+	return nil
+}
+
+// TouchedSince reports whether the mirror changed a record after seq: it
+// was written, or removed, with a later seq.
+func (t *PushTx) TouchedSince(source, entity, id string, seq int64) (bool, error) {
+	var n int64
+	if err := t.tx.Model(&Record{}).Where("source = ? AND entity = ? AND id = ? AND seq > ?", source, entity, id, seq).
+		Count(&n).Error; err != nil {
+		return false, fmt.Errorf("record %s/%s/%s: %w", source, entity, id, err)
+	}
+	if n > 0 {
+		return true, nil
+	}
+	if err := t.tx.Model(&PartitionItem{}).Where("source = ? AND entity = ? AND id = ? AND seq > ?", source, entity, id, seq).
+		Count(&n).Error; err != nil {
+		return false, fmt.Errorf("partition items of %s/%s/%s: %w", source, entity, id, err)
+	}
+	return n > 0, nil
+}
+
+// SourceCreates returns the create mutations of source, of any device,
+// whose record ids are among ids, oldest first.
+func (t *PushTx) SourceCreates(source string, ids []string) ([]PushMutation, error) {
+	var out []PushMutation
+	for part := range slices.Chunk(ids, chunk) {
+		var rows []PushMutation
+		if err := t.tx.Where("source = ? AND record_id IN ? AND op = ?", source, part, "create").Order("id").
+			Find(&rows).Error; err != nil {
+			return nil, fmt.Errorf("creates of %s: %w", source, err)
+		}
+		out = append(out, rows...)
+	}
+	slices.SortFunc(out, func(a, b PushMutation) int { return int(a.ID - b.ID) })
+	return out, nil
+}
+
+// MutationsOfOps returns the in-flight mutations of ops, by op, oldest
+// first.
+func (t *PushTx) MutationsOfOps(opIDs []int64) (map[int64][]PushMutation, error) {
+	out := map[int64][]PushMutation{}
+	for part := range slices.Chunk(opIDs, chunk) {
+		var rows []PushMutation
+		if err := t.tx.Where("op_id IN ? AND status = ?", part, MutationInflight).Order("id").Find(&rows).Error; err != nil {
+			return nil, fmt.Errorf("mutations of ops: %w", err)
+		}
+		for _, r := range rows {
+			out[r.OpID] = append(out[r.OpID], r)
+		}
+	}
+	return out, nil
+}
