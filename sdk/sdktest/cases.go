@@ -35,6 +35,7 @@ var cases = []testCase{
 	{"upload_stale_update_conflicts", func(s SkipFlags) bool { return s.UploadStaleUpdate }, true, uploadStaleUpdateCase},
 	{"upload_update_of_deleted_is_not_found", func(s SkipFlags) bool { return s.UploadUpdateOfDeleted }, true, uploadUpdateOfDeletedCase},
 	{"upload_replayed_create_applies_once", func(s SkipFlags) bool { return s.UploadReplayedCreate }, true, uploadReplayedCreateCase},
+	{"upload_replayed_writes_apply_once", func(s SkipFlags) bool { return s.UploadReplayedWrites }, true, uploadReplayedWritesCase},
 	{"upload_atomic_is_all_or_nothing", func(s SkipFlags) bool { return s.UploadAtomic }, true, uploadAtomicCase},
 
 	{"files_round_trip", func(s SkipFlags) bool { return s.Files }, false, filesRoundTripCase},

@@ -105,7 +105,7 @@ type SkipFlags struct {
 
 	FetchFull, FetchIncremental, FetchResume, CursorFromFuture, PageSize, FilterPushdown bool
 
-	UploadRoundTrip, UploadStaleUpdate, UploadUpdateOfDeleted, UploadReplayedCreate, UploadAtomic bool
+	UploadRoundTrip, UploadStaleUpdate, UploadUpdateOfDeleted, UploadReplayedCreate, UploadReplayedWrites, UploadAtomic bool
 
 	Files bool
 }

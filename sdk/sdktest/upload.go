@@ -214,3 +214,41 @@ func (h *harness) count(e EntityConfig) int {
 	h.Helper()
 	return len(recordsOf(h.pass(sdk.FetchRequest{Entity: e.Name, PageSize: h.cfg.PageSize})))
 }
+
+// uploadReplayedWritesCase: an update and a delete sent again after their
+// answers were lost (same mutation) have one effect: the replayed update
+// never applies twice (the version moved, so it is a conflict or applied
+// again with the same record), the replayed delete removes nothing more.
+func uploadReplayedWritesCase(h *harness, e EntityConfig) {
+	h.writable(e)
+	if e.Update == nil {
+		h.Skipf("needs EntityConfig.Update for %s", e.Name)
+	}
+	id, rec := h.create(e, e.NewRecord(h.next()))
+	change := e.Update(rec)
+	update := op(e, sdk.OpUpdate, id, rec.Version, change)
+	first := h.upload(false, update)[0]
+	h.expectStatus(first, sdk.StatusApplied, "an update")
+	again := h.upload(false, update)[0]
+	switch again.Status {
+	case sdk.StatusApplied, sdk.StatusConflict:
+	default:
+		h.Errorf("the same update sent again answers %s (%s), want applied or conflict", again.Status, again.Message)
+	}
+	got, ok := h.find(e, id)
+	if !ok {
+		h.Fatalf("updated %s %s is not in a full pass", e.Name, id)
+	}
+	h.expectFields(got, change, "the record after a replayed update")
+	before := h.count(e)
+	del := op(e, sdk.OpDelete, id, got.Version, nil)
+	h.expectStatus(h.upload(false, del)[0], sdk.StatusApplied, "a delete")
+	switch res := h.upload(false, del)[0]; res.Status {
+	case sdk.StatusApplied, sdk.StatusNotFound:
+	default:
+		h.Errorf("the same delete sent again answers %s (%s), want applied or not_found", res.Status, res.Message)
+	}
+	if after := h.count(e); after != before-1 {
+		h.Errorf("%s went from %d to %d records after a delete and its replay", e.Name, before, after)
+	}
+}
