@@ -30,7 +30,7 @@ func filesRoundTripCase(h *harness, _ EntityConfig) {
 		h.Skipf("no record to attach a file to")
 	}
 	_, cursor := h.listFiles("")
-	content := make([]byte, 2*sdk.ChunkBytes+1234)
+	content := make([]byte, 4*sdk.ChunkBytes+1234) // over 4 MiB: several chunks each way
 	for i := range content {
 		content[i] = byte(i * 31 % 251)
 	}
