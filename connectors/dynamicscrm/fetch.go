@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/http"
 	"net/url"
 	"strings"
 	"time"
@@ -13,15 +14,28 @@ import (
 	"github.com/synchub/synchub/sdk/httpx"
 )
 
+// lookupAnnotation names a lookup value's target table.
 const lookupAnnotation = "Microsoft.Dynamics.CRM.lookuplogicalname"
 
-// fullMarker is a full pass's resume point.
-type fullMarker struct {
-	Next  string `json:"n"`
-	Delta string `json:"d,omitempty"`
+// Dataverse error codes the fetch path branches on.
+const codeExpiredVersion = "0x80044352" // ExpiredVersionStamp: the delta token is too old
+
+// hydrateChunk is how many ids one by-id read asks for (an or-chain of
+// GUIDs; Dataverse has no `in`), keeping URLs far below the service's limit.
+const hydrateChunk = 50
+
+// fullCursor is a full pass's resume point, as JSON. Next is the nextLink
+// to resume at; Track says the pass itself tracks changes (its pages must
+// keep asking for it, and its last page carries the delta link); Delta is
+// the delta link taken before a filtered pass.
+type fullCursor struct {
+	Next  string `json:"next"`
+	Delta string `json:"delta,omitempty"`
+	Track bool   `json:"track,omitempty"`
 }
 
-// Fetch runs a full or an incremental pass over a table.
+// Fetch runs a full or an incremental pass over a table (see the package
+// comment for the cursors).
 func (c *Connector) Fetch(ctx context.Context, req sdk.FetchRequest, send func(sdk.Page) error) error {
 	m, err := c.entity(ctx, req.Entity)
 	if err != nil {
@@ -35,159 +49,292 @@ func (c *Connector) Fetch(ctx context.Context, req sdk.FetchRequest, send func(s
 	if req.PageSize > 0 && req.PageSize < size {
 		size = req.PageSize
 	}
-	pager := &odata.Pager{Client: c.http, MaxPageSize: size, Annotations: lookupAnnotation}
-	conv := converter{m: m, fields: req.Fields}
-
+	p := pass{c: c, m: m, props: props, conv: converter{m: m, fields: req.Fields}, size: size, send: send}
 	if req.Incremental {
-		if req.Cursor == "" {
-			return &sdk.Error{Code: sdk.CodeInvalidRequest, Entity: req.Entity, Summary: "incremental fetch without a cursor"}
-		}
-		return c.pages(ctx, pager, req.Cursor, conv, func(pg *sdk.Page, info odata.PageInfo) {
-			pg.Deleted = info.Deleted
-			pg.Cursor, pg.Done = info.NextLink, info.NextLink == ""
-			if pg.Done {
-				pg.Cursor = info.DeltaLink
-			}
-		}, send)
+		return p.changes(ctx, req.Cursor)
 	}
-
-	var mk fullMarker
-	if req.Cursor != "" {
-		if err := json.Unmarshal([]byte(req.Cursor), &mk); err != nil || mk.Next == "" {
-			return sdk.ErrCursorExpired // not a marker this connector wrote: start over
-		}
-	} else {
-		q := url.Values{}
-		q.Set("$select", strings.Join(props, ","))
-		f, err := odataFilter(m, req)
-		if err != nil {
-			return err
-		}
-		if f != "" {
-			q.Set("$filter", f)
-		}
-		mk.Next = c.api + "/" + m.set + "?" + encodeQuery(q)
-		if m.tracking {
-			if f == "" {
-				pager.TrackChanges = true
-			} else if mk.Delta, err = c.deltaLink(ctx, m, size); err != nil {
-				return err
-			}
-		}
-	}
-	// A resumed pass without a filter asked for change tracking when it
-	// started; its next links carry that, and its last page the delta link.
-	if req.Cursor != "" && mk.Delta == "" && m.tracking {
-		pager.TrackChanges = true
-	}
-	return c.pages(ctx, pager, mk.Next, conv, func(pg *sdk.Page, info odata.PageInfo) {
-		delta := mk.Delta
-		if info.DeltaLink != "" {
-			delta = info.DeltaLink
-		}
-		if info.NextLink == "" {
-			pg.Done, pg.Cursor = true, delta
-			return
-		}
-		b, _ := json.Marshal(fullMarker{Next: info.NextLink, Delta: mk.Delta})
-		pg.Cursor = string(b)
-	}, send)
+	return p.full(ctx, req)
 }
 
-func odataFilter(m *entityMeta, req sdk.FetchRequest) (string, error) {
-	f, err := odata.Filter(req.Filter, m.dialect())
-	if err != nil {
-		return "", &sdk.Error{Code: sdk.CodeInvalidRequest, Entity: req.Entity, Summary: "cannot translate the filter", Detail: err.Error()}
-	}
-	return f, nil
+// pass is one Fetch call's state.
+type pass struct {
+	c     *Connector
+	m     *entityMeta
+	props []string
+	conv  converter
+	size  int
+	send  func(sdk.Page) error
+	// sent is the receiver's error, returned as is.
+	sent error
 }
 
-// encodeQuery encodes OData query options, keeping `$` and `,` readable.
-func encodeQuery(q url.Values) string {
-	s := q.Encode()
-	return strings.NewReplacer("%24", "$", "%2C", ",").Replace(s)
-}
-
-// deltaLink takes a change-tracking link for the present by paging a
-// track-changes request that selects only the key.
-func (c *Connector) deltaLink(ctx context.Context, m *entityMeta, size int) (string, error) {
-	p := &odata.Pager{Client: c.http, MaxPageSize: size, TrackChanges: true}
-	next := c.api + "/" + m.set + "?$select=" + m.pk
-	for {
-		info, err := p.Page(ctx, next, func(map[string]any) error { return nil })
-		if err != nil {
-			return "", c.fetchError(m, err)
-		}
-		if info.NextLink == "" {
-			if info.DeltaLink == "" {
-				return "", &sdk.Error{Code: sdk.CodeBadResponse, Entity: m.logical, Summary: "change tracking gave no delta link"}
-			}
-			return info.DeltaLink, nil
-		}
-		next = info.NextLink
-	}
-}
-
-// pages follows next links from first, sending one sdk.Page per page.
-func (c *Connector) pages(ctx context.Context, p *odata.Pager, first string, conv converter,
-	finish func(*sdk.Page, odata.PageInfo), send func(sdk.Page) error) error {
-	next := first
-	for next != "" {
-		var pg sdk.Page
-		info, err := p.Page(ctx, next, func(row map[string]any) error {
-			rec, err := conv.record(row)
-			if err != nil {
-				return err
-			}
-			pg.Records = append(pg.Records, rec)
-			return nil
-		})
-		if err != nil {
-			return c.fetchError(conv.m, err)
-		}
-		finish(&pg, info)
-		if err := send(pg); err != nil {
-			return err
-		}
-		if pg.Done {
-			return nil
-		}
-		next = info.NextLink
+// emit hands a page to the receiver.
+func (p *pass) emit(pg sdk.Page) error {
+	if err := p.send(pg); err != nil {
+		p.sent = err
+		return err
 	}
 	return nil
 }
 
-// fetchError names the table and recognises an expired delta token.
-func (c *Connector) fetchError(m *entityMeta, err error) error {
-	var se *httpx.StatusError
-	if errors.As(err, &se) && se.StatusCode == 400 {
-		e := odata.ParseError(se.StatusCode, se.Body)
-		if e.Code == "0x80044352" || strings.Contains(e.Message, "expired") {
-			return sdk.ErrCursorExpired
+func (p *pass) full(ctx context.Context, req sdk.FetchRequest) error {
+	var cur fullCursor
+	if req.Cursor != "" {
+		if json.Unmarshal([]byte(req.Cursor), &cur) != nil || !p.c.ours(cur.Next) || (cur.Delta != "" && !p.c.ours(cur.Delta)) {
+			return p.expired("the full pass's resume cursor is not one this connector made for " + p.c.cfg.URL)
+		}
+	} else {
+		f, err := p.m.filter(req.Filter)
+		if err != nil {
+			return err
+		}
+		cur.Next = odata.Query{Select: p.props, Filter: f}.URL(p.c.api + "/" + p.m.set)
+		switch {
+		case p.m.tracking && f == "":
+			cur.Track = true
+		case p.m.tracking:
+			// Dataverse refuses $filter with change tracking: take the
+			// delta link first, so changes made during the pass are not
+			// missed (DESIGN §7).
+			if cur.Delta, err = p.deltaLinkNow(ctx); err != nil {
+				return err
+			}
 		}
 	}
-	e := odata.SDKError("fetch "+m.logical, err)
+	var recs []sdk.Record
+	pager := p.c.pager(p.size, cur.Track)
+	err := pager.Each(ctx, cur.Next, func(row odata.Row) error {
+		r, err := p.conv.record(row)
+		if err == nil {
+			recs = append(recs, r)
+		}
+		return err
+	}, func(info odata.PageInfo) error {
+		pg := sdk.Page{Records: recs}
+		recs = nil
+		if info.NextLink != "" {
+			var b strings.Builder
+			enc := json.NewEncoder(&b)
+			enc.SetEscapeHTML(false) // keep the links' "&" readable
+			if err := enc.Encode(fullCursor{Next: info.NextLink, Delta: cur.Delta, Track: cur.Track}); err != nil {
+				return err
+			}
+			pg.Cursor = strings.TrimSpace(b.String())
+			return p.emit(pg)
+		}
+		pg.Done, pg.Cursor = true, cur.Delta
+		if cur.Track {
+			pg.Cursor = info.DeltaLink
+			if pg.Cursor == "" {
+				p.c.log.Warn("a change-tracking pass ended without a delta link; the next pass will be full", "entity", p.m.logical)
+			}
+		}
+		return p.emit(pg)
+	})
+	return p.fetchError(err, req.Cursor != "")
+}
+
+// changes runs an incremental pass from a delta link (or a delta page's
+// nextLink): changed rows become records, `$deletedEntity` rows deletions.
+// A delta link taken by deltaLinkNow selects only the key: its rows are
+// read again, by id, with the projection.
+func (p *pass) changes(ctx context.Context, cursor string) error {
+	if cursor == "" {
+		return &sdk.Error{Code: sdk.CodeInvalidRequest, Entity: p.m.logical, Summary: "an incremental pass needs a cursor"}
+	}
+	if !p.c.ours(cursor) {
+		return p.expired("the cursor is not a delta link of " + p.c.cfg.URL)
+	}
+	var recs []sdk.Record
+	var bare []string
+	pager := p.c.pager(p.size, false)
+	err := pager.Each(ctx, cursor, func(row odata.Row) error {
+		if !p.complete(row) {
+			if id, _ := row[p.m.pk].(string); isGUID(id) {
+				bare = append(bare, strings.ToLower(id))
+			}
+			return nil
+		}
+		r, err := p.conv.record(row)
+		if err == nil {
+			recs = append(recs, r)
+		}
+		return err
+	}, func(info odata.PageInfo) error {
+		if len(bare) > 0 {
+			more, err := p.byID(ctx, bare)
+			if err != nil {
+				return err
+			}
+			recs, bare = append(recs, more...), nil
+		}
+		pg := sdk.Page{Records: recs, Cursor: info.NextLink}
+		recs = nil
+		for _, id := range info.Deleted {
+			pg.Deleted = append(pg.Deleted, strings.ToLower(id))
+		}
+		if info.NextLink == "" {
+			if info.DeltaLink == "" {
+				return &sdk.Error{Code: sdk.CodeBadResponse, Entity: p.m.logical, Summary: "a change-tracking answer ended without a delta link"}
+			}
+			pg.Done, pg.Cursor = true, info.DeltaLink
+		}
+		return p.emit(pg)
+	})
+	return p.fetchError(err, true)
+}
+
+// complete reports whether a row carries every projected property (the
+// service sends selected columns even when null).
+func (p *pass) complete(row odata.Row) bool {
+	for _, prop := range p.props {
+		if _, ok := row[prop]; !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// byID reads rows by key with the projection; a row deleted meanwhile is
+// simply absent (the next delta reports its deletion).
+func (p *pass) byID(ctx context.Context, ids []string) ([]sdk.Record, error) {
+	var out []sdk.Record
+	pager := p.c.pager(MaxPageSize, false)
+	for len(ids) > 0 {
+		n := min(len(ids), hydrateChunk)
+		terms := make([]string, n)
+		for i, id := range ids[:n] {
+			terms[i] = p.m.pk + " eq " + id
+		}
+		ids = ids[n:]
+		link := odata.Query{Select: p.props, Filter: strings.Join(terms, " or ")}.URL(p.c.api + "/" + p.m.set)
+		err := pager.Each(ctx, link, func(row odata.Row) error {
+			r, err := p.conv.record(row)
+			if err == nil {
+				out = append(out, r)
+			}
+			return err
+		}, func(odata.PageInfo) error { return nil })
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// deltaLinkNow takes a delta link for the present: a track-changes read
+// of the keys alone (one request per 5000 rows), whose last page carries
+// it.
+func (p *pass) deltaLinkNow(ctx context.Context) (string, error) {
+	pager := p.c.pager(MaxPageSize, true)
+	pager.Prefer.Annotations = ""
+	var delta string
+	err := pager.Each(ctx, odata.Query{Select: []string{p.m.pk}}.URL(p.c.api+"/"+p.m.set),
+		func(odata.Row) error { return nil },
+		func(info odata.PageInfo) error { delta = info.DeltaLink; return nil })
+	if err != nil {
+		return "", p.fetchError(err, false)
+	}
+	if delta == "" {
+		return "", &sdk.Error{Code: sdk.CodeBadResponse, Entity: p.m.logical, Summary: "a change-tracking read of the keys gave no delta link"}
+	}
+	return delta, nil
+}
+
+func (p *pass) expired(why string) error {
+	return &sdk.Error{Code: sdk.CodeCursorExpired, Entity: p.m.logical, Summary: "cursor expired", Detail: why}
+}
+
+// fetchError names the table and, when the pass started from a cursor,
+// turns the service's refusal of it (a delta token expired:
+// ExpiredVersionStamp, or a delta token or paging cookie no longer valid)
+// into ErrCursorExpired, so the host starts over with a full pass.
+func (p *pass) fetchError(err error, fromCursor bool) error {
+	if err == nil || err == p.sent {
+		return err
+	}
 	var sdkErr *sdk.Error
+	if errors.As(err, &sdkErr) {
+		return err
+	}
+	var se *httpx.StatusError
+	if fromCursor && errors.As(err, &se) && (se.StatusCode == http.StatusBadRequest || se.StatusCode == http.StatusGone) {
+		e := odata.ParseError(se.StatusCode, se.Body)
+		msg := strings.ToLower(e.Message)
+		if se.StatusCode == http.StatusGone || e.Code == codeExpiredVersion ||
+			strings.Contains(msg, "deltatoken") || strings.Contains(msg, "skiptoken") || strings.Contains(msg, "full sync") {
+			return p.expired("the service no longer accepts the cursor: " + e.Error())
+		}
+	}
+	e := p.c.callError("fetch "+p.m.logical, err)
 	if errors.As(e, &sdkErr) && sdkErr.Entity == "" {
-		sdkErr.Entity = m.logical
+		sdkErr.Entity = p.m.logical
 	}
 	return e
+}
+
+// ours reports whether link is an absolute URL on the configured
+// organization: a cursor of another organization (the config changed) is
+// expired rather than followed.
+func (c *Connector) ours(link string) bool {
+	u, err := url.Parse(link)
+	return err == nil && u.IsAbs() && strings.EqualFold(u.Scheme+"://"+u.Host, c.cfg.URL)
+}
+
+// pager reads pages of at most size rows, asking for the lookups' target
+// table names.
+func (c *Connector) pager(size int, track bool) *odata.Pager {
+	return &odata.Pager{Client: c.http,
+		Prefer: odata.Prefer{MaxPageSize: size, TrackChanges: track, Annotations: lookupAnnotation},
+		Header: http.Header{"If-None-Match": {"null"}}} // the Web API's advice: never a cached answer
+}
+
+// ListIDs lists the keys of a table's rows that match the filter, for the
+// host's reconciliation of tables without change tracking.
+func (c *Connector) ListIDs(ctx context.Context, req sdk.ListIDsRequest, send func(ids []string) error) error {
+	m, err := c.entity(ctx, req.Entity)
+	if err != nil {
+		return err
+	}
+	f, err := m.filter(req.Filter)
+	if err != nil {
+		return err
+	}
+	var ids []string
+	pager := c.pager(MaxPageSize, false)
+	pager.Prefer.Annotations = ""
+	err = pager.Each(ctx, odata.Query{Select: []string{m.pk}, Filter: f}.URL(c.api+"/"+m.set), func(row odata.Row) error {
+		if id, _ := row[m.pk].(string); id != "" {
+			ids = append(ids, strings.ToLower(id))
+		}
+		return nil
+	}, func(odata.PageInfo) error {
+		batch := ids
+		ids = nil
+		return send(batch)
+	})
+	if err != nil {
+		return (&pass{c: c, m: m}).fetchError(err, false)
+	}
+	return nil
 }
 
 // converter turns Web API rows into records.
 type converter struct {
 	m      *entityMeta
-	fields []string
+	fields []string // empty: every column
 }
 
-func (cv converter) record(row map[string]any) (sdk.Record, error) {
+// record converts a row: id = the key (lower case), version =
+// @odata.etag, modified = modifiedon, lookups under their logical name as
+// {"entity": <target table>, "id": <guid>}.
+func (cv converter) record(row odata.Row) (sdk.Record, error) {
 	m := cv.m
 	id, _ := row[m.pk].(string)
 	if id == "" {
-		return sdk.Record{}, &sdk.Error{Code: sdk.CodeBadResponse, Entity: m.logical, Summary: "row without its key " + m.pk}
+		return sdk.Record{}, &sdk.Error{Code: sdk.CodeBadResponse, Entity: m.logical, Summary: "a row without its key " + m.pk}
 	}
-	rec := sdk.Record{ID: strings.ToLower(id), Fields: map[string]any{}}
-	rec.Version, _ = row["@odata.etag"].(string)
+	rec := sdk.Record{ID: strings.ToLower(id), Version: odata.ETag(row), Fields: map[string]any{}}
 	if s, ok := row["modifiedon"].(string); ok {
 		if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
 			rec.ModifiedAt = t.UTC()
@@ -206,16 +353,22 @@ func (cv converter) record(row map[string]any) (sdk.Record, error) {
 			rec.Fields[f] = row[f]
 			continue
 		}
-		v, _ := row[a.prop()].(string)
-		if v == "" {
-			rec.Fields[f] = nil
-			continue
-		}
-		target, _ := row[a.prop()+"@"+lookupAnnotation].(string)
-		if target == "" && len(a.targets) > 0 {
-			target = a.targets[0]
-		}
-		rec.Fields[f] = map[string]any{"entity": target, "id": strings.ToLower(v)}
+		rec.Fields[f] = lookupValue(a, row)
 	}
 	return rec, nil
+}
+
+// lookupValue reads a lookup column: nil, or {"entity", "id"} with the
+// target table from the lookuplogicalname annotation (the only way to
+// know it for a customer or owner lookup), else the only target.
+func lookupValue(a *attrMeta, row odata.Row) any {
+	v, _ := row[a.prop()].(string)
+	if v == "" {
+		return nil
+	}
+	target, _ := row[a.prop()+"@"+lookupAnnotation].(string)
+	if target == "" && len(a.targets) > 0 {
+		target = a.targets[0]
+	}
+	return map[string]any{"entity": target, "id": strings.ToLower(v)}
 }

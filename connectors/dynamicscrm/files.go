@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -16,90 +17,88 @@ import (
 	"github.com/synchub/synchub/sdk/httpx"
 )
 
-// Files are notes (annotations) with a document: listed through change
-// tracking on the annotation table (without their bodies), read by fetching
-// `documentbody` (base64, decoded as it is read), written as new notes on
-// the record. Dataverse caps a note's attachment (5 MiB by default), so a
-// body is at most that large in memory while it is decoded.
+// Files are notes (the annotation table) that carry a document: listed
+// through change tracking on annotations, without their bodies; read by
+// streaming `documentbody` (base64 inside JSON) through a decoder; written
+// as a new note on the record, the body base64-encoded as it streams into
+// the request. A note's file id is its annotationid, its record the note's
+// objectid (objecttypecode names the table).
 
-var (
-	_ sdk.FileLister = (*Connector)(nil)
-	_ sdk.FileReader = (*Connector)(nil)
-	_ sdk.FileWriter = (*Connector)(nil)
+const (
+	noteTable  = "annotation"
+	noteSelect = "annotationid,filename,mimetype,filesize,modifiedon,isdocument,objecttypecode,_objectid_value"
 )
 
-const noteSelect = "annotationid,filename,mimetype,filesize,modifiedon,isdocument,objecttypecode,_objectid_value"
-
-// ListFiles lists notes with documents; Cursor "" lists all, else changes
-// since the delta link.
+// ListFiles lists notes with documents: all of them from Cursor "", else
+// the changes since the cursor (a delta link). A note that lost its
+// document or was deleted is a deleted file.
 func (c *Connector) ListFiles(ctx context.Context, req sdk.ListFilesRequest, send func(sdk.FilePage) error) error {
-	m, err := c.entity(ctx, "annotation")
+	m, err := c.entity(ctx, noteTable)
 	if err != nil {
 		return err
 	}
-	want := map[string]bool{}
-	for _, e := range req.Entities {
-		want[e] = true
+	link := req.Cursor
+	if link == "" {
+		link = c.api + "/" + m.set + "?$select=" + noteSelect
+	} else if !c.ours(link) {
+		return &sdk.Error{Code: sdk.CodeCursorExpired, Entity: noteTable, Summary: "cursor expired", Detail: "the file cursor is not a link of " + c.cfg.URL}
 	}
-	next := req.Cursor
-	if next == "" {
-		next = c.api + "/" + m.set + "?$select=" + noteSelect
-	}
-	p := &odata.Pager{Client: c.http, MaxPageSize: c.cfg.PageSize, TrackChanges: true, Annotations: lookupAnnotation}
-	for {
-		var pg sdk.FilePage
-		info, err := p.Page(ctx, next, func(row map[string]any) error {
-			f, ok := noteFile(row)
-			if !ok {
-				// A note that lost its document is a deletion of its file.
-				if id, _ := row["annotationid"].(string); id != "" {
-					pg.Deleted = append(pg.Deleted, strings.ToLower(id))
-				}
-				return nil
-			}
-			if len(want) == 0 || want[f.Record.Entity] {
-				pg.Files = append(pg.Files, f)
-			}
-			return nil
-		})
-		if err != nil {
-			return c.fetchError(m, err)
+	var pg sdk.FilePage
+	var gone []string
+	// Every page asks for change tracking: a listing's nextLinks need it,
+	// and a delta link ignores it.
+	pager := c.pager(c.cfg.PageSize, true)
+	err = pager.Each(ctx, link, func(row odata.Row) error {
+		f, isDoc := noteFile(row)
+		switch {
+		case !isDoc:
+			gone = append(gone, f.ID)
+		case len(req.Entities) == 0 || slices.Contains(req.Entities, f.Record.Entity):
+			pg.Files = append(pg.Files, f)
+		}
+		return nil
+	}, func(info odata.PageInfo) error {
+		if strings.HasSuffix(info.Context, "/$delta") {
+			// In a delta a note without a document lost it; in a full
+			// listing it never had one.
+			pg.Deleted = append(pg.Deleted, gone...)
 		}
 		for _, id := range info.Deleted {
 			pg.Deleted = append(pg.Deleted, strings.ToLower(id))
 		}
-		pg.Cursor, pg.Done = info.NextLink, info.NextLink == ""
-		if pg.Done {
-			pg.Cursor = info.DeltaLink
+		pg.Cursor = info.NextLink
+		if info.NextLink == "" {
+			pg.Done, pg.Cursor = true, info.DeltaLink
 		}
-		if err := send(pg); err != nil {
-			return err
-		}
-		if pg.Done {
-			return nil
-		}
-		next = info.NextLink
+		out := pg
+		pg, gone = sdk.FilePage{}, nil
+		return send(out)
+	})
+	if err != nil {
+		return (&pass{c: c, m: m}).fetchError(err, req.Cursor != "")
 	}
+	return nil
 }
 
-// noteFile reads a note row as a file (false when it has no document).
-func noteFile(row map[string]any) (sdk.File, bool) {
-	if doc, _ := row["isdocument"].(bool); !doc {
-		return sdk.File{}, false
-	}
-	name, _ := row["filename"].(string)
-	if name == "" {
-		return sdk.File{}, false
-	}
+// noteFile reads a note row as a file; false when it carries no document.
+func noteFile(row odata.Row) (sdk.File, bool) {
 	id, _ := row["annotationid"].(string)
-	f := sdk.File{ID: strings.ToLower(id), Name: name}
-	f.MimeType, _ = row["mimetype"].(string)
-	if n, ok := row["filesize"].(json.Number); ok {
-		f.Size, _ = n.Int64()
+	f := sdk.File{ID: strings.ToLower(id), Version: odata.ETag(row)}
+	f.Name, _ = row["filename"].(string)
+	if doc, _ := row["isdocument"].(bool); !doc || f.Name == "" {
+		return f, false
 	}
-	f.Version, _ = row["@odata.etag"].(string)
+	f.MimeType, _ = row["mimetype"].(string)
+	switch n := row["filesize"].(type) {
+	case json.Number:
+		f.Size, _ = n.Int64()
+	case float64:
+		f.Size = int64(n)
+	}
 	if s, ok := row["modifiedon"].(string); ok {
-		f.ModifiedAt, _ = time.Parse(time.RFC3339Nano, s)
+		if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+			f.ModifiedAt = t.UTC()
+		}
 	}
 	obj, _ := row["_objectid_value"].(string)
 	ent, _ := row["objecttypecode"].(string)
@@ -110,67 +109,136 @@ func noteFile(row map[string]any) (sdk.File, bool) {
 	return f, true
 }
 
-// ReadFile reads a note's document from Offset.
+// ReadFile streams a note's document from Offset: the base64 text is
+// unescaped from the JSON and decoded as it is read, never held whole.
+// Base64 maps 3 bytes to 4 characters, so an offset skips 4·⌊Offset/3⌋
+// characters undecoded and decodes only the last Offset mod 3 bytes.
 func (c *Connector) ReadFile(ctx context.Context, req sdk.ReadFileRequest) (io.ReadCloser, sdk.File, error) {
-	m, err := c.entity(ctx, "annotation")
+	m, err := c.entity(ctx, noteTable)
 	if err != nil {
 		return nil, sdk.File{}, err
 	}
-	var row map[string]any
-	u := c.api + "/" + m.set + "(" + req.ID + ")?$select=" + noteSelect + ",documentbody"
-	resp, err := c.http.Stream(ctx, http.MethodGet, u, odata.Headers())
-	if err != nil {
-		e := odata.SDKError("read note "+req.ID, err)
-		return nil, sdk.File{}, e
+	if !isGUID(req.ID) || req.Offset < 0 || req.Length < 0 {
+		return nil, sdk.File{}, &sdk.Error{Code: sdk.CodeInvalidRequest, Summary: fmt.Sprintf("read file %q from %d for %d bytes: not a note id or a bad range", req.ID, req.Offset, req.Length)}
 	}
-	defer resp.Body.Close()
-	dec := json.NewDecoder(resp.Body)
-	dec.UseNumber()
-	if err := dec.Decode(&row); err != nil {
-		return nil, sdk.File{}, &sdk.Error{Code: sdk.CodeBadResponse, Summary: "note " + req.ID + " is not JSON", Detail: err.Error()}
+	note := c.api + "/" + m.set + "(" + strings.ToLower(req.ID) + ")"
+	var row odata.Row
+	if err := c.http.GetJSON(ctx, note+"?$select="+noteSelect, &row); err != nil {
+		return nil, sdk.File{}, c.callError("read note "+req.ID, err)
 	}
-	f, ok := noteFile(row)
-	if !ok {
+	f, isDoc := noteFile(row)
+	if !isDoc {
 		return nil, sdk.File{}, &sdk.Error{Code: sdk.CodeNotFound, Summary: "note " + req.ID + " has no document"}
 	}
-	body, _ := row["documentbody"].(string)
-	var r io.Reader = base64.NewDecoder(base64.StdEncoding, strings.NewReader(body))
-	if req.Offset > 0 {
-		if _, err := io.CopyN(io.Discard, r, req.Offset); err != nil && err != io.EOF {
-			return nil, sdk.File{}, fmt.Errorf("read note %s: %w", req.ID, err)
+	resp, err := c.http.Stream(ctx, http.MethodGet, note+"?$select=documentbody", odata.Headers())
+	if err != nil {
+		return nil, sdk.File{}, c.callError("read the document of note "+req.ID, err)
+	}
+	body, err := c.documentReader(resp.Body, req)
+	if err != nil {
+		resp.Body.Close()
+		return nil, sdk.File{}, c.callError("read the document of note "+req.ID, err)
+	}
+	return &readCloser{Reader: body, Closer: resp.Body}, f, nil
+}
+
+// documentReader positions a decoder of the note's documentbody at
+// req.Offset and bounds it to req.Length.
+func (c *Connector) documentReader(body io.Reader, req sdk.ReadFileRequest) (io.Reader, error) {
+	text, err := odata.PropertyReader(body, "documentbody")
+	if err != nil {
+		return nil, err
+	}
+	// Line breaks (if a service ever wraps base64) would shift the
+	// arithmetic: drop them before counting.
+	text = &noNewlines{r: text}
+	if skip := req.Offset / 3 * 4; skip > 0 {
+		if _, err := io.CopyN(io.Discard, text, skip); err != nil && err != io.EOF {
+			return nil, err
+		}
+	}
+	var r io.Reader = base64.NewDecoder(base64.StdEncoding, text)
+	if rest := req.Offset % 3; rest > 0 {
+		if _, err := io.CopyN(io.Discard, r, rest); err != nil && err != io.EOF {
+			return nil, err
 		}
 	}
 	if req.Length > 0 {
 		r = io.LimitReader(r, req.Length)
 	}
-	return io.NopCloser(r), f, nil
+	return r, nil
+}
+
+// noNewlines drops CR and LF.
+type noNewlines struct{ r io.Reader }
+
+func (n *noNewlines) Read(p []byte) (int, error) {
+	for {
+		k, err := n.r.Read(p)
+		kept := p[:k]
+		if bytes.IndexByte(kept, '\n') >= 0 || bytes.IndexByte(kept, '\r') >= 0 {
+			kept = p[:0]
+			for _, c := range p[:k] {
+				if c != '\r' && c != '\n' {
+					kept = append(kept, c)
+				}
+			}
+		}
+		if len(kept) > 0 || err != nil {
+			return len(kept), err
+		}
+	}
+}
+
+type readCloser struct {
+	io.Reader
+	io.Closer
 }
 
 // WriteFile creates a note with the document on the record. The body is
-// base64-encoded as it streams into the request.
+// base64-encoded as it streams into the request (io.Pipe): at most a
+// buffer of it is in memory. With Size known the request has a
+// Content-Length. The answer selects the note's metadata only, so the
+// document is not echoed back.
 func (c *Connector) WriteFile(ctx context.Context, req sdk.WriteFileRequest, body io.Reader) (sdk.File, error) {
-	m, err := c.entity(ctx, "annotation")
+	m, err := c.entity(ctx, noteTable)
 	if err != nil {
 		return sdk.File{}, err
 	}
-	if strings.ContainsAny(req.Name, `/\`) || req.Name == "" || req.Name == "." || req.Name == ".." {
+	if req.Name == "" || req.Name == "." || req.Name == ".." || strings.ContainsAny(req.Name, "/\\\x00") {
 		return sdk.File{}, &sdk.Error{Code: sdk.CodeInvalidRequest, Summary: fmt.Sprintf("file name %q is not allowed", req.Name)}
+	}
+	if !isGUID(req.Record.ID) {
+		return sdk.File{}, &sdk.Error{Code: sdk.CodeInvalidRequest, Entity: req.Record.Entity, Summary: fmt.Sprintf("record id %q is not a GUID", req.Record.ID)}
 	}
 	target, err := c.entity(ctx, req.Record.Entity)
 	if err != nil {
 		return sdk.File{}, err
 	}
+	obj := m.attrs["objectid"]
+	if obj == nil || !slices.Contains(obj.targets, target.logical) {
+		return sdk.File{}, &sdk.Error{Code: sdk.CodeUnsupported, Entity: target.logical, Summary: "notes cannot be attached to table " + target.logical}
+	}
 	mime := req.MimeType
 	if mime == "" {
 		mime = "application/octet-stream"
 	}
-	head, _ := json.Marshal(map[string]any{
+	head, err := json.Marshal(map[string]any{
 		"subject": req.Name, "filename": req.Name, "mimetype": mime, "isdocument": true,
-		"objectid_" + target.logical + "@odata.bind": "/" + target.set + "(" + req.Record.ID + ")",
+		obj.nav(target.logical) + "@odata.bind": "/" + target.set + "(" + strings.ToLower(req.Record.ID) + ")",
 	})
+	if err != nil {
+		return sdk.File{}, err
+	}
+	prefix := append(head[:len(head)-1:len(head)-1], []byte(`,"documentbody":"`)...)
+	const suffix = `"}`
+	var length int64 = -1
+	if req.Size >= 0 {
+		length = int64(len(prefix)) + int64(base64.StdEncoding.EncodedLen(int(req.Size))) + int64(len(suffix))
+	}
 	pr, pw := io.Pipe()
 	go func() {
-		_, err := pw.Write(append(head[:len(head)-1], []byte(`,"documentbody":"`)...))
+		_, err := pw.Write(prefix)
 		if err == nil {
 			enc := base64.NewEncoder(base64.StdEncoding, pw)
 			_, err = io.Copy(enc, body)
@@ -179,54 +247,40 @@ func (c *Connector) WriteFile(ctx context.Context, req sdk.WriteFileRequest, bod
 			}
 		}
 		if err == nil {
-			_, err = pw.Write([]byte(`"}`))
+			_, err = io.WriteString(pw, suffix)
 		}
 		pw.CloseWithError(err)
 	}()
 	h := odata.Headers()
 	h.Set("Content-Type", "application/json")
-	// No return=representation: it would echo the whole document back.
-	resp, err := c.http.Send(ctx, httpx.StreamRequest{Method: http.MethodPost, URL: c.api + "/" + m.set, Header: h, Body: pr, ContentLength: -1})
-	pr.Close()
+	odata.Prefer{ReturnRepresentation: true, Annotations: lookupAnnotation}.Set(h)
+	resp, err := c.http.Send(ctx, httpx.StreamRequest{Method: http.MethodPost, URL: c.api + "/" + m.set + "?$select=" + noteSelect,
+		Header: h, Body: pr, ContentLength: max(length, 0)})
+	pr.Close() // unblocks the encoder if the request ended early
 	if err != nil {
-		return sdk.File{}, odata.SDKError(fmt.Sprintf("attach %s to %s %s", req.Name, req.Record.Entity, req.Record.ID), err)
+		return sdk.File{}, c.callError(fmt.Sprintf("attach %s to %s %s", req.Name, target.logical, req.Record.ID), err)
 	}
 	defer resp.Body.Close()
-	var row map[string]any
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if len(bytes.TrimSpace(b)) == 0 {
-		// 204 No Content: the new note is named by OData-EntityId.
-		loc := resp.Header.Get("OData-EntityId")
-		i, j := strings.LastIndexByte(loc, '('), strings.LastIndexByte(loc, ')')
-		if i < 0 || j < i {
-			return sdk.File{}, &sdk.Error{Code: sdk.CodeBadResponse, Summary: "the new note's answer names no record"}
-		}
-		u := c.api + "/" + m.set + "(" + loc[i+1:j] + ")?$select=" + noteSelect
-		if b, err = c.getRaw(ctx, u); err != nil {
-			return sdk.File{}, odata.SDKError("read the new note", err)
-		}
-	}
-	dec := json.NewDecoder(bytes.NewReader(b))
+	var row odata.Row
+	dec := json.NewDecoder(io.LimitReader(resp.Body, 1<<20))
 	dec.UseNumber()
 	if err := dec.Decode(&row); err != nil {
-		return sdk.File{}, &sdk.Error{Code: sdk.CodeBadResponse, Summary: "the new note's answer is not JSON", Detail: err.Error()}
+		// 204 without the representation: the note is named by OData-EntityId.
+		id := entityID(resp.Header.Get("OData-EntityId"))
+		if !isGUID(id) {
+			return sdk.File{}, &sdk.Error{Code: sdk.CodeBadResponse, Summary: "the answer to a new note names no note", Detail: err.Error()}
+		}
+		row = nil
+		if err := c.http.GetJSON(ctx, c.api+"/"+m.set+"("+id+")?$select="+noteSelect, &row); err != nil {
+			return sdk.File{}, c.callError("read the new note "+id, err)
+		}
 	}
-	f, ok := noteFile(row)
-	if !ok {
+	f, isDoc := noteFile(row)
+	if !isDoc {
 		return sdk.File{}, &sdk.Error{Code: sdk.CodeBadResponse, Summary: "the new note has no document"}
 	}
 	if f.Record.Entity == "" {
-		f.Record.Entity = req.Record.Entity
+		f.Record.Entity = target.logical
 	}
 	return f, nil
-}
-
-// getRaw GETs a small JSON document.
-func (c *Connector) getRaw(ctx context.Context, u string) ([]byte, error) {
-	resp, err := c.http.Stream(ctx, http.MethodGet, u, odata.Headers())
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	return io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 }

@@ -4,317 +4,582 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
+	"reflect"
+	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/synchub/synchub/connectors/odata"
 	"github.com/synchub/synchub/sdk"
-	"github.com/synchub/synchub/sdk/httpx"
 )
 
 // Dataverse error codes the upload path branches on.
 const (
-	codeDuplicate = "0x80040237" // a record with matching key values already exists
-	codeNotExist  = "0x80040217" // <table> With Id = <id> Does Not Exist
+	codeDuplicate = "0x80040237" // DuplicateRecord: a record with matching key values already exists
+	codeNotExist  = "0x80040217" // ObjectDoesNotExist: <table> With Id = <id> Does Not Exist
 )
 
-// Upload sends ops as one `$batch`: one change set for an atomic request,
-// else a change set per op with continue-on-error, so one failure does not
-// sink the others.
+// writePrefer asks writes to answer with the record as stored, lookup
+// targets included.
+var writePrefer = odata.Prefer{ReturnRepresentation: true, Annotations: lookupAnnotation}
+
+// plan is one op ready to send, or the reason it cannot be.
+type plan struct {
+	op  sdk.Op
+	m   *entityMeta
+	req odata.BatchRequest
+	bad string // refused before sending
+}
+
+// probe is the server's record of an op, read after an answer that needs
+// it: found says whether it exists; known is false when the read failed.
+type probe struct {
+	rec   *sdk.Record
+	known bool
+}
+
+// Upload applies ops through $batch: an atomic request is one change set
+// (all or nothing); otherwise each op is a request of its own with
+// continue-on-error, so one failure sinks nothing else. Batches hold at
+// most MaxBatchSize requests.
 func (c *Connector) Upload(ctx context.Context, req sdk.UploadRequest) (sdk.UploadResponse, error) {
-	var resp sdk.UploadResponse
-	ops := make([]odata.BatchOp, len(req.Ops))
-	metas := make([]*entityMeta, len(req.Ops))
-	var bad []sdk.OpResult
-	valid := make([]int, 0, len(req.Ops))
+	if c.http == nil {
+		return sdk.UploadResponse{}, errNotConfigured
+	}
+	plans := make([]*plan, len(req.Ops))
 	for i, op := range req.Ops {
-		m, err := c.entity(ctx, op.Entity)
+		p, err := c.plan(ctx, op)
 		if err != nil {
-			var se *sdk.Error
-			if errors.As(err, &se) && se.Code == sdk.CodeUnknownEntity {
-				bad = append(bad, sdk.OpResult{MutationID: op.MutationID, Status: sdk.StatusRejected, Message: err.Error()})
-				continue
-			}
-			return resp, err
+			return sdk.UploadResponse{}, err
 		}
-		bop, err := c.batchOp(ctx, m, op)
-		if err != nil {
-			bad = append(bad, sdk.OpResult{MutationID: op.MutationID, Status: sdk.StatusRejected, Message: err.Error()})
+		plans[i] = p
+	}
+	if req.Atomic {
+		return c.uploadGroup(ctx, plans)
+	}
+	var resp sdk.UploadResponse
+	var ready []*plan
+	for _, p := range plans {
+		if p.bad != "" {
+			resp.Results = append(resp.Results, rejected(p, p.bad))
 			continue
 		}
-		ops[i], metas[i] = bop, m
-		valid = append(valid, i)
+		ready = append(ready, p)
 	}
-	if req.Atomic && len(bad) > 0 {
-		for _, i := range valid {
-			bad = append(bad, sdk.OpResult{MutationID: req.Ops[i].MutationID, Status: sdk.StatusRejected,
-				Message: "not sent: another op of its all-or-nothing group was refused"})
+	for len(ready) > 0 {
+		chunk := ready[:min(len(ready), MaxBatchSize)]
+		ready = ready[len(chunk):]
+		var b odata.Batch
+		for _, p := range chunk {
+			b.Add(p.req)
 		}
-		return sdk.UploadResponse{Results: bad}, nil
-	}
-	resp.Results = bad
-	if len(valid) == 0 {
-		return resp, nil
-	}
-	var sets [][]odata.BatchOp
-	if req.Atomic {
-		set := make([]odata.BatchOp, 0, len(valid))
-		for _, i := range valid {
-			set = append(set, ops[i])
+		answers, err := odata.DoBatch(ctx, c.http, c.api+"/$batch", &b, odata.Prefer{ContinueOnError: true})
+		if err != nil {
+			return sdk.UploadResponse{}, c.callError("upload a $batch of "+fmt.Sprint(len(chunk))+" operations", err)
 		}
-		sets = [][]odata.BatchOp{set}
-	} else {
-		for _, i := range valid {
-			sets = append(sets, []odata.BatchOp{ops[i]})
+		probes, err := c.probe(ctx, chunk, func(i int) bool { return needsProbe(chunk[i], answers[i]) })
+		if err != nil {
+			return sdk.UploadResponse{}, err
 		}
-	}
-	results, err := c.sendBatch(ctx, sets)
-	if err != nil {
-		return sdk.UploadResponse{}, err
-	}
-	k := 0
-	for si, set := range results {
-		for oi := range set {
-			i := valid[k]
-			k++
-			resp.Results = append(resp.Results, c.result(ctx, metas[i], req.Ops[i], results[si][oi], req.Atomic))
+		for i, p := range chunk {
+			resp.Results = append(resp.Results, c.outcome(p, answers[i], probes[i], false))
 		}
 	}
 	return resp, nil
 }
 
-// batchOp builds the Web API request of one op.
-func (c *Connector) batchOp(ctx context.Context, m *entityMeta, op sdk.Op) (odata.BatchOp, error) {
-	path := "/api/data/v" + c.cfg.APIVersion + "/" + m.set
+// uploadGroup sends an all-or-nothing group as one change set.
+func (c *Connector) uploadGroup(ctx context.Context, plans []*plan) (sdk.UploadResponse, error) {
+	var resp sdk.UploadResponse
+	all := func(status sdk.OpStatus, msg func(*plan) string) sdk.UploadResponse {
+		for _, p := range plans {
+			resp.Results = append(resp.Results, sdk.OpResult{MutationID: p.op.MutationID, ID: p.op.ID, Status: status, Message: msg(p)})
+		}
+		return resp
+	}
+	if i := slices.IndexFunc(plans, func(p *plan) bool { return p.bad != "" }); i >= 0 {
+		culprit := plans[i]
+		return all(sdk.StatusRejected, func(p *plan) string {
+			if p == culprit {
+				return p.bad
+			}
+			return fmt.Sprintf("not sent: mutation %s of its all-or-nothing group was refused: %s", culprit.op.MutationID, culprit.bad)
+		}), nil
+	}
+	if len(plans) > MaxBatchSize {
+		return all(sdk.StatusRejected, func(*plan) string {
+			return fmt.Sprintf("an all-or-nothing group of %d operations exceeds the %d a Dataverse change set may hold", len(plans), MaxBatchSize)
+		}), nil
+	}
+	if len(plans) == 0 {
+		return resp, nil
+	}
+	var b odata.Batch
+	reqs := make([]odata.BatchRequest, len(plans))
+	for i, p := range plans {
+		reqs[i] = p.req
+	}
+	b.AddChangeSet(reqs...)
+	answers, err := odata.DoBatch(ctx, c.http, c.api+"/$batch", &b, odata.Prefer{})
+	if err != nil {
+		return sdk.UploadResponse{}, c.callError(fmt.Sprintf("upload an all-or-nothing group of %d operations", len(plans)), err)
+	}
+	failed := slices.IndexFunc(answers, func(a odata.BatchResponse) bool { return !ok(a.Status) })
+	if failed < 0 {
+		probes, err := c.probe(ctx, plans, func(i int) bool { return needsProbe(plans[i], answers[i]) })
+		if err != nil {
+			return sdk.UploadResponse{}, err
+		}
+		for i, p := range plans {
+			resp.Results = append(resp.Results, c.outcome(p, answers[i], probes[i], true))
+		}
+		return resp, nil
+	}
+	// The group failed. A transient failure retries it whole.
+	for _, a := range answers {
+		if transient(a.Status) {
+			after := odata.RetryAfter(a.Header)
+			msg := odata.ParseError(a.Status, a.Body).Error()
+			for _, p := range plans {
+				resp.Results = append(resp.Results, sdk.OpResult{MutationID: p.op.MutationID, ID: p.op.ID, Status: sdk.StatusRetry, Message: msg, RetryAfter: after})
+			}
+			return resp, nil
+		}
+	}
+	failure := answers[failed]
+	probes, err := c.probe(ctx, plans, func(int) bool { return true })
+	if err != nil {
+		return sdk.UploadResponse{}, err
+	}
+	// A group sent again after its answer was lost fails on its first
+	// create (the key exists): if the server holds every op's effect, the
+	// first send applied the group.
+	if replayed(plans, probes) {
+		for i, p := range plans {
+			resp.Results = append(resp.Results, c.outcome(p, odata.BatchResponse{Status: http.StatusOK}, probes[i], true))
+		}
+		return resp, nil
+	}
+	culprit := -1
+	if !failure.SetFailure {
+		culprit = failed
+	} else {
+		culprit = diagnose(plans, probes, odata.ParseError(failure.Status, failure.Body))
+	}
+	msg := odata.ParseError(failure.Status, failure.Body).Error()
+	for i, p := range plans {
+		switch {
+		case i == culprit:
+			resp.Results = append(resp.Results, c.outcome(p, failure, probes[i], true))
+		case culprit >= 0:
+			resp.Results = append(resp.Results, rejected(p, fmt.Sprintf("not applied: its all-or-nothing group failed on mutation %s: %s", plans[culprit].op.MutationID, msg)))
+		default:
+			resp.Results = append(resp.Results, rejected(p, "not applied: its all-or-nothing group failed: "+msg))
+		}
+	}
+	return resp, nil
+}
+
+// plan builds an op's request. An op the connector can tell is wrong
+// (unknown table or column, a bad id or lookup) gets bad; an error means
+// the call must fail (the metadata could not be read).
+func (c *Connector) plan(ctx context.Context, op sdk.Op) (*plan, error) {
+	p := &plan{op: op}
+	m, err := c.entity(ctx, op.Entity)
+	if err != nil {
+		if sdk.CodeOf(err) == sdk.CodeUnknownEntity {
+			p.bad = err.Error()
+			return p, nil
+		}
+		return nil, err
+	}
+	p.m = m
+	if op.ID != "" && !isGUID(op.ID) || op.ID == "" && op.Kind != sdk.OpCreate {
+		p.bad = fmt.Sprintf("%s id %q is not a GUID", m.logical, op.ID)
+		return p, nil
+	}
+	id := strings.ToLower(op.ID)
 	h := http.Header{}
+	set := c.path + "/" + m.set
 	switch op.Kind {
 	case sdk.OpCreate, sdk.OpUpdate:
-		body, err := c.body(ctx, m, op)
-		if err != nil {
-			return odata.BatchOp{}, err
+		body, bad, err := c.body(ctx, m, op)
+		if err != nil || bad != "" {
+			p.bad = bad
+			return p, err
 		}
-		h.Set("Prefer", "return=representation")
+		writePrefer.Set(h)
 		if op.Kind == sdk.OpCreate {
-			return odata.BatchOp{Method: http.MethodPost, URL: path, Header: h, Body: body}, nil
+			p.req = odata.BatchRequest{Method: http.MethodPost, URL: set, Header: h, Body: body}
+			return p, nil
 		}
-		h.Set("If-Match", ifMatch(op.BaseVersion))
-		return odata.BatchOp{Method: http.MethodPatch, URL: path + "(" + op.ID + ")", Header: h, Body: body}, nil
+		// If-Match: * when there is no base version: a forced update must
+		// not re-create a record deleted on the server (PATCH is an upsert).
+		odata.SetIfMatch(h, op.BaseVersion)
+		p.req = odata.BatchRequest{Method: http.MethodPatch, URL: set + "(" + id + ")", Header: h, Body: body}
 	case sdk.OpDelete:
-		h.Set("If-Match", ifMatch(op.BaseVersion))
-		return odata.BatchOp{Method: http.MethodDelete, URL: path + "(" + op.ID + ")", Header: h}, nil
+		if op.BaseVersion != "" {
+			odata.SetIfMatch(h, op.BaseVersion)
+		}
+		p.req = odata.BatchRequest{Method: http.MethodDelete, URL: set + "(" + id + ")", Header: h}
+	default:
+		p.bad = fmt.Sprintf("unknown operation %q", op.Kind)
 	}
-	return odata.BatchOp{}, fmt.Errorf("unknown op kind %q", op.Kind)
+	return p, nil
 }
 
-func ifMatch(v string) string {
-	if v == "" {
-		return "*"
-	}
-	return v
-}
-
-// body is the JSON of a create or update; lookups become @odata.bind.
-func (c *Connector) body(ctx context.Context, m *entityMeta, op sdk.Op) ([]byte, error) {
+// body is the JSON of a create or an update. A create carries the device's
+// id as the primary key, so a retried create meets "duplicate key" instead
+// of making a second record. Lookups go out as <navigation>@odata.bind
+// references; a null lookup clears the column on update.
+func (c *Connector) body(ctx context.Context, m *entityMeta, op sdk.Op) (body []byte, bad string, err error) {
 	out := make(map[string]any, len(op.Fields)+1)
 	if op.Kind == sdk.OpCreate && op.ID != "" {
-		out[m.pk] = op.ID
+		out[m.pk] = strings.ToLower(op.ID)
 	}
 	for f, v := range op.Fields {
-		a, ok := m.attrs[f]
-		if !ok {
-			return nil, fmt.Errorf("table %s has no column %q", m.logical, f)
-		}
-		if f == m.pk {
+		a, ferr := m.field(f)
+		switch {
+		case ferr != nil:
+			return nil, ferr.Error(), nil
+		case f == m.pk:
 			continue
-		}
-		if a.typ != sdk.TypeLookup {
+		case op.Kind == sdk.OpCreate && !a.create, op.Kind == sdk.OpUpdate && !a.update:
+			return nil, fmt.Sprintf("column %s of table %s cannot be set on %s", f, m.logical, op.Kind), nil
+		case a.typ != sdk.TypeLookup:
 			out[f] = v
 			continue
 		}
-		ref, isRef := v.(map[string]any)
-		if v == nil || (isRef && ref["id"] == nil) {
-			if op.Kind == sdk.OpUpdate {
-				out[a.nav(firstTarget(a))+"@odata.bind"] = nil
+		ref, ok := refOf(v)
+		if !ok {
+			return nil, fmt.Sprintf(`lookup %s must be {"entity": <table>, "id": <guid>} or null, not %v`, f, v), nil
+		}
+		if ref.ID == "" {
+			if op.Kind == sdk.OpUpdate && len(a.targets) > 0 {
+				out[a.nav(a.targets[0])+"@odata.bind"] = nil
 			}
 			continue
 		}
-		target, id := firstTarget(a), ""
-		if isRef {
-			if e, _ := ref["entity"].(string); e != "" {
-				target = e
+		target := ref.Entity
+		if target == "" && len(a.targets) == 1 {
+			target = a.targets[0]
+		}
+		if !slices.Contains(a.targets, target) {
+			return nil, fmt.Sprintf("lookup %s points to tables %v, not %q", f, a.targets, target), nil
+		}
+		if !isGUID(ref.ID) {
+			return nil, fmt.Sprintf("lookup %s: id %q is not a GUID", f, ref.ID), nil
+		}
+		tm, terr := c.entity(ctx, target)
+		if terr != nil {
+			if sdk.CodeOf(terr) == sdk.CodeUnknownEntity {
+				return nil, fmt.Sprintf("lookup %s: %v", f, terr), nil
 			}
-			id, _ = ref["id"].(string)
-		} else if s, ok := v.(string); ok {
-			id = s
+			return nil, "", terr
 		}
-		if id == "" {
-			return nil, fmt.Errorf("lookup %s must be {\"entity\", \"id\"} or an id", f)
-		}
-		tm, err := c.entity(ctx, target)
-		if err != nil {
-			return nil, fmt.Errorf("lookup %s: %w", f, err)
-		}
-		out[a.nav(target)+"@odata.bind"] = "/" + tm.set + "(" + id + ")"
+		out[a.nav(target)+"@odata.bind"] = "/" + tm.set + "(" + strings.ToLower(ref.ID) + ")"
 	}
-	return json.Marshal(out)
+	b, err := json.Marshal(out)
+	if err != nil {
+		return nil, fmt.Sprintf("the fields cannot be encoded: %v", err), nil
+	}
+	return b, "", nil
 }
 
-func firstTarget(a *attrMeta) string {
-	if len(a.targets) > 0 {
-		return a.targets[0]
+// refOf reads a lookup value: {"entity", "id"} (as JSON gives it, or as
+// an sdk.Ref), a bare id, or null (ID "").
+func refOf(v any) (sdk.Ref, bool) {
+	switch x := v.(type) {
+	case nil:
+		return sdk.Ref{}, true
+	case sdk.Ref:
+		return x, true
+	case *sdk.Ref:
+		if x == nil {
+			return sdk.Ref{}, true
+		}
+		return *x, true
+	case string:
+		return sdk.Ref{ID: x}, true
+	case map[string]any:
+		e, _ := x["entity"].(string)
+		id, isStr := x["id"].(string)
+		if x["id"] != nil && !isStr {
+			return sdk.Ref{}, false
+		}
+		return sdk.Ref{Entity: e, ID: id}, true
 	}
-	return ""
+	return sdk.Ref{}, false
 }
 
-// sendBatch posts the change sets and reads the answers.
-func (c *Connector) sendBatch(ctx context.Context, sets [][]odata.BatchOp) ([][]odata.BatchResult, error) {
-	var body bytes.Buffer
-	ct, err := odata.WriteBatch(&body, sets)
-	if err != nil {
-		return nil, err
+func ok(status int) bool { return status >= 200 && status < 300 }
+
+// transient reports statuses worth sending again later.
+func transient(status int) bool {
+	switch status {
+	case http.StatusRequestTimeout, http.StatusTooManyRequests, http.StatusInternalServerError,
+		http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return true
 	}
-	h := odata.Headers()
-	h.Set("Content-Type", ct)
-	h.Set("Prefer", "odata.continue-on-error")
-	raw := body.Bytes()
-	resp, err := c.http.Send(ctx, httpx.StreamRequest{Method: http.MethodPost, URL: c.api + "/$batch", Header: h,
-		Body: bytes.NewReader(raw), ContentLength: int64(len(raw))})
-	if err != nil {
-		return nil, odata.SDKError("upload $batch", err)
-	}
-	defer resp.Body.Close()
-	res, err := odata.ReadBatch(resp.Header.Get("Content-Type"), resp.Body, sets)
-	if err != nil {
-		return nil, &sdk.Error{Code: sdk.CodeBadResponse, Summary: "cannot read the $batch answer", Err: err, Detail: err.Error()}
-	}
-	return res, nil
+	return false
 }
 
-// result maps one op's answer to its outcome.
-func (c *Connector) result(ctx context.Context, m *entityMeta, op sdk.Op, r odata.BatchResult, atomic bool) sdk.OpResult {
-	out := sdk.OpResult{MutationID: op.MutationID, ID: op.ID}
-	if r.Status >= 200 && r.Status < 300 {
+// needsProbe reports whether an answer is settled only by reading the
+// record: a write answered without the record, or a 412 (a lost create's
+// retry, or a stale version whose conflict carries the server's record).
+func needsProbe(p *plan, a odata.BatchResponse) bool {
+	switch {
+	case ok(a.Status):
+		return p.op.Kind != sdk.OpDelete && len(bytes.TrimSpace(a.Body)) == 0
+	case a.Status == http.StatusPreconditionFailed:
+		return true
+	}
+	return false
+}
+
+// outcome turns an op's answer into its result. inGroup marks an op of an
+// all-or-nothing group, where a create whose id exists is a conflict (the
+// group was not applied before; replayed tells that case apart).
+func (c *Connector) outcome(p *plan, a odata.BatchResponse, pr probe, inGroup bool) sdk.OpResult {
+	out := sdk.OpResult{MutationID: p.op.MutationID, ID: strings.ToLower(p.op.ID)}
+	e := odata.ParseError(a.Status, a.Body)
+	switch {
+	case ok(a.Status):
 		out.Status = sdk.StatusApplied
-		if op.Kind == sdk.OpDelete {
+		if p.op.Kind == sdk.OpDelete {
 			return out
 		}
-		if rec, ok := c.decodeRow(m, r.Body); ok {
+		if rec := decodeRecord(p.m, a.Body); rec != nil {
 			out.Record, out.ID = rec, rec.ID
 			return out
 		}
-		return c.withServerRecord(ctx, m, out)
-	}
-	e := odata.ParseError(r.Status, r.Body)
-	switch {
-	case r.Status == http.StatusTooManyRequests || r.Status >= 500:
-		out.Status, out.Message, out.RetryAfter = sdk.StatusRetry, e.Error(), odata.RetryAfter(r.Header)
-	case r.Status == http.StatusPreconditionFailed && op.Kind == sdk.OpCreate && e.Code == codeDuplicate:
-		// A create whose earlier answer was lost: the record is there.
-		cur := c.withServerRecord(ctx, m, out)
-		if cur.Record != nil {
-			cur.Status = sdk.StatusApplied
-			return cur
+		if id := entityID(a.Header.Get("OData-EntityId")); out.ID == "" {
+			out.ID = id
 		}
-		out.Status, out.Message = sdk.StatusRejected, e.Error()
-	case r.Status == http.StatusPreconditionFailed:
-		cur := c.withServerRecord(ctx, m, out)
-		if cur.Record == nil {
+		out.Record = pr.rec // nil if the read failed: the next pull brings it
+		return out
+	case transient(a.Status):
+		out.Status, out.Message, out.RetryAfter = sdk.StatusRetry, e.Error(), odata.RetryAfter(a.Header)
+	case a.Status == odata.StatusNotExecuted:
+		out.Status, out.Message = sdk.StatusRetry, "not executed: the batch stopped at an earlier failure"
+	case a.Status == http.StatusPreconditionFailed && p.op.Kind == sdk.OpCreate:
+		switch {
+		case !pr.known:
+			out.Status, out.Message = sdk.StatusRetry, "the record with this id could not be read: "+e.Error()
+		case pr.rec == nil:
+			out.Status, out.Message = sdk.StatusRejected, e.Error()
+		case inGroup:
+			out.Status, out.Record, out.Message = sdk.StatusConflict, pr.rec, "a record with this id exists: "+e.Error()
+		default:
+			// The create's earlier answer was lost: the record is there.
+			out.Status, out.Record = sdk.StatusApplied, pr.rec
+		}
+	case a.Status == http.StatusPreconditionFailed:
+		switch {
+		case !pr.known:
+			out.Status, out.Message = sdk.StatusRetry, "the current record could not be read: "+e.Error()
+		case pr.rec == nil:
 			out.Status, out.Message = sdk.StatusNotFound, e.Error()
-			return out
+		default:
+			out.Status, out.Record, out.Message = sdk.StatusConflict, pr.rec, e.Error()
 		}
-		cur.Status, cur.Message = sdk.StatusConflict, e.Error()
-		return cur
-	case r.Status == http.StatusNotFound && op.Kind == sdk.OpDelete:
-		out.Status = sdk.StatusApplied // already gone
-	case r.Status == http.StatusNotFound && op.Kind == sdk.OpCreate && e.Code == codeNotExist:
-		out.Status, out.Message = sdk.StatusRejected, e.Error()
-		out.MissingLookups = missingLookups(m, op, e.Message)
-	case r.Status == http.StatusNotFound:
-		if fields := missingLookups(m, op, e.Message); len(fields) > 0 {
+	case a.Status == http.StatusNotFound || e.Code == codeNotExist:
+		if fields := missingLookups(p, e.Message); len(fields) > 0 {
 			out.Status, out.Message, out.MissingLookups = sdk.StatusRejected, e.Error(), fields
+		} else if p.op.Kind == sdk.OpCreate {
+			out.Status, out.Message = sdk.StatusRejected, e.Error()
 		} else {
 			out.Status, out.Message = sdk.StatusNotFound, e.Error()
 		}
+	case a.Status == http.StatusUnauthorized:
+		out.Status, out.Message = sdk.StatusRetry, e.Error()
 	default:
 		out.Status, out.Message = sdk.StatusRejected, e.Error()
 	}
-	if atomic && out.Status == sdk.StatusRejected && out.Message == "" {
-		out.Message = "the all-or-nothing group failed"
-	}
 	return out
 }
 
-// missingLookups names the lookup fields of op whose target the message
-// says does not exist.
-func missingLookups(m *entityMeta, op sdk.Op, msg string) []string {
+func rejected(p *plan, msg string) sdk.OpResult {
+	return sdk.OpResult{MutationID: p.op.MutationID, ID: strings.ToLower(p.op.ID), Status: sdk.StatusRejected, Message: msg}
+}
+
+var guidIn = regexp.MustCompile(`[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}`)
+
+// missingLookups names the op's lookup fields whose target id the
+// service's "<table> With Id = <id> Does Not Exist" names.
+func missingLookups(p *plan, msg string) []string {
+	if p.m == nil {
+		return nil
+	}
+	named := map[string]bool{}
+	for _, id := range guidIn.FindAllString(msg, -1) {
+		named[strings.ToLower(id)] = true
+	}
 	var out []string
-	low := strings.ToLower(msg)
-	for f, v := range op.Fields {
-		a := m.attrs[f]
+	for f, v := range p.op.Fields {
+		a := p.m.attrs[f]
 		if a == nil || a.typ != sdk.TypeLookup {
 			continue
 		}
-		id := ""
-		if ref, ok := v.(map[string]any); ok {
-			id, _ = ref["id"].(string)
-		} else if s, ok := v.(string); ok {
-			id = s
-		}
-		if id != "" && strings.Contains(low, strings.ToLower(id)) {
+		if ref, ok := refOf(v); ok && ref.ID != "" && named[strings.ToLower(ref.ID)] && !strings.EqualFold(ref.ID, p.op.ID) {
 			out = append(out, f)
 		}
 	}
+	slices.Sort(out)
 	return out
 }
 
-// withServerRecord reads the op's record as the server holds it.
-func (c *Connector) withServerRecord(ctx context.Context, m *entityMeta, out sdk.OpResult) sdk.OpResult {
-	rec, err := c.get(ctx, m, out.ID)
-	if err == nil {
-		out.Record = rec
+// diagnose finds the op that sank a group whose failure named none: the
+// first whose precondition the server's records contradict, or whose
+// lookup target the error names. -1 when no op can be blamed.
+func diagnose(plans []*plan, probes []probe, e *odata.ServiceError) int {
+	for i, p := range plans {
+		pr := probes[i]
+		if len(missingLookups(p, e.Message)) > 0 {
+			return i
+		}
+		if !pr.known {
+			continue
+		}
+		switch p.op.Kind {
+		case sdk.OpCreate:
+			if pr.rec != nil {
+				return i
+			}
+		case sdk.OpUpdate, sdk.OpDelete:
+			if pr.rec == nil || (p.op.BaseVersion != "" && pr.rec.Version != p.op.BaseVersion) {
+				return i
+			}
+		}
 	}
-	return out
+	return -1
 }
 
-// get reads one record (nil, nil when it does not exist).
-func (c *Connector) get(ctx context.Context, m *entityMeta, id string) (*sdk.Record, error) {
-	props, _ := m.project(nil)
-	u := c.api + "/" + m.set + "(" + id + ")?$select=" + strings.Join(props, ",")
-	h := odata.Headers()
-	h.Set("Prefer", `odata.include-annotations="`+lookupAnnotation+`"`)
-	resp, err := c.http.Stream(ctx, http.MethodGet, u, h)
-	if err != nil {
-		return nil, err
+// replayed reports whether the server already holds every op's effect: a
+// group applied by an earlier send whose answer was lost.
+func replayed(plans []*plan, probes []probe) bool {
+	creates := 0
+	for i, p := range plans {
+		pr := probes[i]
+		if !pr.known {
+			return false
+		}
+		switch p.op.Kind {
+		case sdk.OpCreate:
+			creates++
+			if pr.rec == nil || !holds(p.m, pr.rec, p.op.Fields) {
+				return false
+			}
+		case sdk.OpUpdate:
+			if pr.rec == nil || !holds(p.m, pr.rec, p.op.Fields) {
+				return false
+			}
+		case sdk.OpDelete:
+			if pr.rec != nil {
+				return false
+			}
+		}
 	}
-	defer resp.Body.Close()
-	var row map[string]any
-	dec := json.NewDecoder(resp.Body)
-	dec.UseNumber()
-	if err := dec.Decode(&row); err != nil {
-		return nil, err
-	}
-	rec, err := converter{m: m}.record(row)
-	if err != nil {
-		return nil, err
-	}
-	return &rec, nil
+	return creates > 0 // only a create makes a replayed group fail
 }
 
-func (c *Connector) decodeRow(m *entityMeta, body []byte) (*sdk.Record, bool) {
-	if len(body) == 0 {
-		return nil, false
+// holds reports whether rec has the values fields set.
+func holds(m *entityMeta, rec *sdk.Record, fields map[string]any) bool {
+	for f, v := range fields {
+		if f == m.pk {
+			continue
+		}
+		a := m.attrs[f]
+		if a != nil && a.typ == sdk.TypeLookup {
+			want, _ := refOf(v)
+			got, _ := refOf(rec.Fields[f])
+			if !strings.EqualFold(want.ID, got.ID) {
+				return false
+			}
+			continue
+		}
+		if !sameJSON(v, rec.Fields[f]) {
+			return false
+		}
 	}
-	var row map[string]any
+	return true
+}
+
+// sameJSON compares two values as JSON (numbers by value).
+func sameJSON(a, b any) bool {
+	norm := func(v any) any {
+		raw, err := json.Marshal(v)
+		if err != nil {
+			return v
+		}
+		var out any
+		_ = json.Unmarshal(raw, &out)
+		return out
+	}
+	return reflect.DeepEqual(norm(a), norm(b))
+}
+
+// probe reads the current record of the plans want selects, all in one
+// $batch of GETs.
+func (c *Connector) probe(ctx context.Context, plans []*plan, want func(i int) bool) ([]probe, error) {
+	out := make([]probe, len(plans))
+	var b odata.Batch
+	var idx []int
+	for i, p := range plans {
+		if !want(i) || p.m == nil || !isGUID(p.op.ID) {
+			continue
+		}
+		h := odata.Headers()
+		odata.Prefer{Annotations: lookupAnnotation}.Set(h)
+		b.Add(odata.BatchRequest{Method: http.MethodGet, URL: c.path + "/" + p.m.set + "(" + strings.ToLower(p.op.ID) + ")", Header: h})
+		idx = append(idx, i)
+	}
+	if len(idx) == 0 {
+		return out, nil
+	}
+	answers, err := odata.DoBatch(ctx, c.http, c.api+"/$batch", &b, odata.Prefer{ContinueOnError: true})
+	if err != nil {
+		return nil, c.callError("read back the records of a $batch", err)
+	}
+	for k, i := range idx {
+		a := answers[k]
+		switch {
+		case a.Status == http.StatusOK:
+			if rec := decodeRecord(plans[i].m, a.Body); rec != nil {
+				out[i] = probe{rec: rec, known: true}
+			}
+		case a.Status == http.StatusNotFound:
+			out[i] = probe{known: true}
+		}
+	}
+	return out, nil
+}
+
+// decodeRecord reads a record from an entity body (nil if it is not one).
+func decodeRecord(m *entityMeta, body []byte) *sdk.Record {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
+	var row odata.Row
 	if dec.Decode(&row) != nil {
-		return nil, false
+		return nil
 	}
 	rec, err := converter{m: m}.record(row)
 	if err != nil {
-		return nil, false
+		return nil
 	}
-	return &rec, true
+	return &rec
+}
+
+// entityID reads the key from an OData-EntityId URL: …/accounts(<id>).
+func entityID(loc string) string {
+	i, j := strings.LastIndexByte(loc, '('), strings.LastIndexByte(loc, ')')
+	if i < 0 || j <= i+1 {
+		return ""
+	}
+	return strings.ToLower(loc[i+1 : j])
 }

@@ -2,6 +2,7 @@ package odata
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -9,13 +10,21 @@ import (
 	"github.com/synchub/synchub/sdk/filter"
 )
 
-// Dialect is what differs between OData back ends.
+// Dialect is what differs between OData services' query languages. The
+// zero value is plain OData 4.0 with the 4.01 `in` operator.
 type Dialect struct {
-	// Property maps a record field to the OData property that filters and
-	// selects it (Dataverse: lookup "ownerid" -> "_ownerid_value"). nil: as is.
+	// Property maps a field as the hub names it to the property path the
+	// service filters and selects on (Dataverse: lookup "ownerid" ->
+	// "_ownerid_value"). nil leaves names as written.
 	Property func(field string) string
-	// NoIn: the service lacks the `in` operator; it is sent as an or-chain.
+	// NoIn says the service lacks `in` (Dataverse, OData 4.0 services):
+	// `f in (a,b)` goes out as `(f eq a or f eq b)`.
 	NoIn bool
+	// V3 selects OData 3 literal and function forms (Creatio's
+	// EntityDataService, NAV 2013-2016): guid'…', datetime'…' (UTC),
+	// decimals with an M suffix, and substringof(needle,haystack) for
+	// contains.
+	V3 bool
 }
 
 func (d Dialect) prop(f string) string {
@@ -25,7 +34,10 @@ func (d Dialect) prop(f string) string {
 	return f
 }
 
-// Filter translates e to `$filter` text ("" for nil).
+// Filter translates e to `$filter` text ("" for nil). It fails, naming the
+// node, on a tree it cannot translate (an unknown node or literal kind, a
+// NaN or infinite number) rather than send a filter that means something
+// else.
 func Filter(e filter.Expr, d Dialect) (string, error) {
 	if e == nil {
 		return "", nil
@@ -44,7 +56,7 @@ func (d Dialect) write(b *strings.Builder, e filter.Expr) error {
 		if err := d.write(b, n.Left); err != nil {
 			return err
 		}
-		fmt.Fprintf(b, " %s ", n.Op)
+		b.WriteString(" " + string(n.Op) + " ")
 		if err := d.write(b, n.Right); err != nil {
 			return err
 		}
@@ -59,73 +71,147 @@ func (d Dialect) write(b *strings.Builder, e filter.Expr) error {
 		if err := d.write(b, n.Left); err != nil {
 			return err
 		}
-		fmt.Fprintf(b, " %s ", n.Op)
+		b.WriteString(" " + string(n.Op) + " ")
 		return d.write(b, n.Right)
 	case *filter.In:
-		if d.NoIn {
-			b.WriteByte('(')
-			for i, l := range n.List {
-				if i > 0 {
-					b.WriteString(" or ")
-				}
-				b.WriteString(d.prop(n.Field.Name))
-				b.WriteString(" eq ")
-				b.WriteString(Literal(l))
-			}
-			b.WriteByte(')')
-			return nil
-		}
-		b.WriteString(d.prop(n.Field.Name))
-		b.WriteString(" in (")
-		for i, l := range n.List {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			b.WriteString(Literal(l))
-		}
-		b.WriteByte(')')
+		return d.writeIn(b, n)
 	case *filter.Call:
-		b.WriteString(n.Func)
-		b.WriteByte('(')
-		for i, a := range n.Args {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			if err := d.write(b, a); err != nil {
-				return err
-			}
-		}
-		b.WriteByte(')')
+		return d.writeCall(b, n)
 	case *filter.Field:
 		b.WriteString(d.prop(n.Name))
 	case *filter.Literal:
-		b.WriteString(Literal(n))
+		s, err := d.Literal(n)
+		if err != nil {
+			return err
+		}
+		b.WriteString(s)
 	default:
 		return fmt.Errorf("odata: cannot translate filter node %T", e)
 	}
 	return nil
 }
 
-// Literal renders a literal as OData expects it: strings quoted with ”
-// doubling, GUIDs, datetimes and numbers bare.
-func Literal(l *filter.Literal) string {
+func (d Dialect) writeIn(b *strings.Builder, n *filter.In) error {
+	field := d.prop(n.Field.Name)
+	lits := make([]string, len(n.List))
+	for i, l := range n.List {
+		s, err := d.Literal(l)
+		if err != nil {
+			return err
+		}
+		lits[i] = s
+	}
+	if d.NoIn || d.V3 {
+		b.WriteByte('(')
+		for i, s := range lits {
+			if i > 0 {
+				b.WriteString(" or ")
+			}
+			b.WriteString(field + " eq " + s)
+		}
+		b.WriteByte(')')
+		return nil
+	}
+	b.WriteString(field + " in (" + strings.Join(lits, ",") + ")")
+	return nil
+}
+
+func (d Dialect) writeCall(b *strings.Builder, n *filter.Call) error {
+	args := n.Args
+	name := n.Func
+	if d.V3 && n.Func == filter.FuncContains && len(args) == 2 {
+		// OData 3 has substringof(needle, haystack) instead.
+		name, args = "substringof", []filter.Expr{args[1], args[0]}
+	}
+	b.WriteString(name + "(")
+	for i, a := range args {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		if err := d.write(b, a); err != nil {
+			return err
+		}
+	}
+	b.WriteByte(')')
+	return nil
+}
+
+// Literal renders a literal as the service expects it. OData 4: strings
+// single-quoted with embedded quotes doubled, GUIDs bare and lower-case,
+// datetimes bare RFC 3339 in UTC, dates bare YYYY-MM-DD, numbers, true,
+// false, null. With V3, GUIDs, datetimes and dates take their typed
+// forms and decimals an M suffix.
+func (d Dialect) Literal(l *filter.Literal) (string, error) {
+	bad := func() (string, error) {
+		return "", fmt.Errorf("odata: %s literal %q holds a %T", l.Kind, l.Raw, l.Value)
+	}
 	switch l.Kind {
 	case filter.KindString:
-		return "'" + strings.ReplaceAll(fmt.Sprint(l.Value), "'", "''") + "'"
+		s, ok := l.Value.(string)
+		if !ok {
+			return bad()
+		}
+		return QuoteString(s), nil
 	case filter.KindNull:
-		return "null"
+		return "null", nil
 	case filter.KindBool:
-		return strconv.FormatBool(l.Value.(bool))
+		v, ok := l.Value.(bool)
+		if !ok {
+			return bad()
+		}
+		return strconv.FormatBool(v), nil
 	case filter.KindInt:
-		return strconv.FormatInt(l.Value.(int64), 10)
+		v, ok := l.Value.(int64)
+		if !ok {
+			return bad()
+		}
+		return strconv.FormatInt(v, 10), nil
 	case filter.KindDecimal:
-		return strconv.FormatFloat(l.Value.(float64), 'f', -1, 64)
+		v, ok := l.Value.(float64)
+		if !ok {
+			return bad()
+		}
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return "", fmt.Errorf("odata: decimal literal %q is not a finite number", l.Raw)
+		}
+		s := strconv.FormatFloat(v, 'f', -1, 64)
+		if d.V3 {
+			s += "M"
+		}
+		return s, nil
 	case filter.KindDateTime:
-		return l.Value.(time.Time).UTC().Format(time.RFC3339Nano)
+		v, ok := l.Value.(time.Time)
+		if !ok {
+			return bad()
+		}
+		if d.V3 {
+			return "datetime'" + v.UTC().Format("2006-01-02T15:04:05.9999999") + "'", nil
+		}
+		return v.UTC().Format(time.RFC3339Nano), nil
 	case filter.KindDate:
-		return l.Value.(time.Time).Format("2006-01-02")
+		v, ok := l.Value.(time.Time)
+		if !ok {
+			return bad()
+		}
+		if d.V3 {
+			return "datetime'" + v.Format("2006-01-02") + "T00:00:00'", nil
+		}
+		return v.Format(time.DateOnly), nil
 	case filter.KindGUID:
-		return fmt.Sprint(l.Value)
+		v, ok := l.Value.(string)
+		if !ok {
+			return bad()
+		}
+		if d.V3 {
+			return "guid'" + strings.ToLower(v) + "'", nil
+		}
+		return strings.ToLower(v), nil
 	}
-	return l.Raw
+	return "", fmt.Errorf("odata: cannot translate a literal of kind %s (%q)", l.Kind, l.Raw)
+}
+
+// QuoteString renders s as an OData string literal: single quotes, with
+// each embedded quote doubled.
+func QuoteString(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
 }

@@ -2,95 +2,200 @@ package odata
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
 )
 
+// ErrBadBody is wrapped by errors about a response body that is not the
+// OData JSON it should be (malformed JSON, a wrong shape). It is the
+// service's fault, not the network's: retrying the same request will not
+// help.
+var ErrBadBody = errors.New("odata: malformed response body")
+
+// Row is one entity of a collection, as decoded JSON (numbers as
+// json.Number, so 64-bit integers and decimals keep their digits).
+type Row = map[string]any
+
 // PageInfo is what a page says besides its rows.
 type PageInfo struct {
+	// Context is the page's @odata.context.
+	Context string
+	// NextLink and DeltaLink are the page's links, as sent (opaque).
 	NextLink  string
 	DeltaLink string
-	// Deleted lists the ids of `$deletedEntity` rows.
+	// Deleted lists the keys of the page's deleted-entity rows.
 	Deleted []string
 	// Rows counts the rows handed to the callback.
 	Rows int
 }
 
-// DecodePage reads an OData collection response from r, handing each row of
-// `value` to row as it is decoded, so a page is never held as one tree.
-// `$deletedEntity` rows go to PageInfo.Deleted instead.
-func DecodePage(r io.Reader, row func(map[string]any) error) (PageInfo, error) {
+// DecodePage reads an OData collection response from r, handing each row
+// of `value` to row as soon as it is decoded, so a page is never held as
+// one tree; the control members (@odata.nextLink, @odata.deltaLink) may
+// come before or after `value`. Deleted-entity rows go to
+// PageInfo.Deleted instead of row. An error from row stops the decoding
+// and is returned as is. Malformed content wraps ErrBadBody; a failed read
+// (the connection dropped mid-page) does not, so the caller can retry.
+func DecodePage(r io.Reader, row func(Row) error) (PageInfo, error) {
 	var info PageInfo
-	dec := json.NewDecoder(r)
-	dec.UseNumber()
-	if err := expectDelim(dec, '{'); err != nil {
+	rr := &readRecorder{r: r}
+	d := &decoder{dec: json.NewDecoder(rr), rr: rr}
+	d.dec.UseNumber()
+	if err := d.expectDelim('{', "the page"); err != nil {
 		return info, err
 	}
-	for dec.More() {
-		tok, err := dec.Token()
+	for d.dec.More() {
+		tok, err := d.dec.Token()
 		if err != nil {
-			return info, fmt.Errorf("odata: page: %w", err)
+			return info, d.fail("the page", err)
 		}
 		key, _ := tok.(string)
 		switch key {
+		case "@odata.context":
+			err = d.decode(key, &info.Context)
 		case "@odata.nextLink":
-			if err := dec.Decode(&info.NextLink); err != nil {
-				return info, fmt.Errorf("odata: page: @odata.nextLink: %w", err)
-			}
+			err = d.decode(key, &info.NextLink)
 		case "@odata.deltaLink":
-			if err := dec.Decode(&info.DeltaLink); err != nil {
-				return info, fmt.Errorf("odata: page: @odata.deltaLink: %w", err)
-			}
+			err = d.decode(key, &info.DeltaLink)
 		case "value":
-			if err := expectDelim(dec, '['); err != nil {
-				return info, err
-			}
-			for dec.More() {
-				var m map[string]any
-				if err := dec.Decode(&m); err != nil {
-					return info, fmt.Errorf("odata: page: row %d: %w", info.Rows+len(info.Deleted), err)
-				}
-				if id, ok := deletedID(m); ok {
-					info.Deleted = append(info.Deleted, id)
-					continue
-				}
-				info.Rows++
-				if err := row(m); err != nil {
-					return info, err
-				}
-			}
-			if _, err := dec.Token(); err != nil {
-				return info, fmt.Errorf("odata: page: %w", err)
-			}
+			err = d.rows(&info, row)
 		default:
 			var skip json.RawMessage
-			if err := dec.Decode(&skip); err != nil {
-				return info, fmt.Errorf("odata: page: %s: %w", key, err)
-			}
+			err = d.decode(key, &skip)
 		}
+		if err != nil {
+			return info, err
+		}
+	}
+	if _, err := d.dec.Token(); err != nil {
+		return info, d.fail("the page", err)
 	}
 	return info, nil
 }
 
-// deletedID recognises a `$deletedEntity` row.
-func deletedID(m map[string]any) (string, bool) {
-	ctx, _ := m["@odata.context"].(string)
-	reason, _ := m["reason"].(string)
-	if !strings.HasSuffix(ctx, "/$deletedEntity") && reason != "deleted" {
-		return "", false
-	}
-	id, ok := m["id"].(string)
-	return id, ok && id != ""
+// decoder walks a response body and classifies its failures.
+type decoder struct {
+	dec *json.Decoder
+	rr  *readRecorder
 }
 
-func expectDelim(dec *json.Decoder, want json.Delim) error {
-	tok, err := dec.Token()
-	if err != nil {
-		return fmt.Errorf("odata: page is not JSON: %w", err)
-	}
-	if d, ok := tok.(json.Delim); !ok || d != want {
-		return fmt.Errorf("odata: page: expected %q, got %v", want, tok)
+func (d *decoder) decode(what string, v any) error {
+	if err := d.dec.Decode(v); err != nil {
+		return d.fail(what, err)
 	}
 	return nil
+}
+
+func (d *decoder) expectDelim(want json.Delim, what string) error {
+	tok, err := d.dec.Token()
+	if err != nil {
+		return d.fail(what, err)
+	}
+	if dl, ok := tok.(json.Delim); !ok || dl != want {
+		return &bodyErr{what: what, err: fmt.Errorf("expected %q, found %v", want, tok)}
+	}
+	return nil
+}
+
+// fail wraps a decoding failure: a read error of the body stays a read
+// error, anything else is bad content.
+func (d *decoder) fail(what string, err error) error {
+	return &bodyErr{what: what, err: err, read: d.rr.err != nil && !errors.Is(d.rr.err, io.EOF)}
+}
+
+// readRecorder remembers the error its reader returned.
+type readRecorder struct {
+	r   io.Reader
+	err error
+}
+
+func (rr *readRecorder) Read(p []byte) (int, error) {
+	n, err := rr.r.Read(p)
+	if err != nil {
+		rr.err = err
+	}
+	return n, err
+}
+
+func (d *decoder) rows(info *PageInfo, row func(Row) error) error {
+	if err := d.expectDelim('[', "value"); err != nil {
+		return err
+	}
+	for d.dec.More() {
+		var m Row
+		if err := d.decode(fmt.Sprintf("row %d", info.Rows+len(info.Deleted)+1), &m); err != nil {
+			return err
+		}
+		if id, ok := DeletedKey(m); ok {
+			info.Deleted = append(info.Deleted, id)
+			continue
+		}
+		info.Rows++
+		if err := row(m); err != nil {
+			return err
+		}
+	}
+	if _, err := d.dec.Token(); err != nil {
+		return d.fail("value", err)
+	}
+	return nil
+}
+
+// DeletedKey recognises a deleted-entity row of a delta response and
+// returns the deleted record's key. Forms: OData 4.0 JSON
+// `{"@odata.context": "…/$deletedEntity", "id": …, "reason": "deleted"}`
+// (Dataverse; Business Central's "reason":"changed" means the record left
+// the result set, which is a deletion too), the same without the context,
+// and OData 4.01's `{"@removed": {"reason": …}, "@id": "set(key)"}`. A
+// row with an @odata.etag is an entity, whatever columns it has.
+func DeletedKey(m Row) (string, bool) {
+	ctx, _ := m["@odata.context"].(string)
+	_, removed := m["@removed"]
+	_, etag := m["@odata.etag"]
+	reason, _ := m["reason"].(string)
+	switch {
+	case strings.HasSuffix(ctx, "/$deletedEntity"), removed:
+	case !etag && (reason == "deleted" || reason == "changed"):
+	default:
+		return "", false
+	}
+	if id, ok := m["id"].(string); ok && id != "" {
+		return id, true
+	}
+	if ref, ok := m["@id"].(string); ok {
+		if i, j := strings.LastIndexByte(ref, '('), strings.LastIndexByte(ref, ')'); i >= 0 && j > i+1 {
+			return strings.Trim(ref[i+1:j], "'"), true
+		}
+	}
+	return "", false
+}
+
+// ETag returns a row's @odata.etag ("" when it has none).
+func ETag(m Row) string {
+	s, _ := m["@odata.etag"].(string)
+	return s
+}
+
+// bodyErr is a failure to decode a response body: malformed content
+// (wraps ErrBadBody) or a failed read (read set; wraps only the cause).
+type bodyErr struct {
+	what string
+	err  error
+	read bool
+}
+
+func (e *bodyErr) Error() string {
+	if e.read {
+		return fmt.Sprintf("odata: reading %s: %v", e.what, e.err)
+	}
+	return fmt.Sprintf("%v: %s: %v", ErrBadBody, e.what, e.err)
+}
+
+func (e *bodyErr) Unwrap() []error {
+	if e.read {
+		return []error{e.err}
+	}
+	return []error{ErrBadBody, e.err}
 }
