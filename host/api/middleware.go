@@ -74,8 +74,12 @@ func checkQuery(c *gin.Context) {
 }
 
 // limitBody caps every request body at the configured size; decodeJSON
-// reports the overflow as 413.
+// reports the overflow as 413. File uploads have a limit of their own.
 func (s *Server) limitBody(c *gin.Context) {
+	if c.FullPath() == uploadRoute {
+		c.Next() // a file upload: capped by the upload limit (postFile)
+		return
+	}
 	if c.Request.ContentLength > s.maxBody {
 		abortError(c, http.StatusRequestEntityTooLarge, codeBodyTooLarge,
 			"request body is larger than "+strconv.FormatInt(s.maxBody, 10)+" bytes")

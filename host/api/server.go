@@ -74,6 +74,9 @@ type Deps struct {
 	// Pusher may be nil: uploads, sync errors and dead letters then answer
 	// 503 and downloads report no applied mutations.
 	Pusher Pusher
+	// Files may be nil: file content, uploads and listings then answer
+	// 503 (file metadata still rides the changes feed).
+	Files Files
 	// Events carries change notices to SSE streams; nil makes a private hub
 	// (streams then only get heartbeats and Last-Event-ID catch-up).
 	Events *events.Hub
@@ -101,6 +104,7 @@ type Server struct {
 	sources   Sources
 	puller    Puller
 	pusher    Pusher
+	files     Files
 	events    *events.Hub
 	log       hclog.Logger
 	reg       *prometheus.Registry
@@ -124,6 +128,7 @@ func New(d Deps) *Server {
 		st: d.Store, cfg: d.Config, sources: d.Sources, puller: d.Puller, pusher: d.Pusher, events: d.Events,
 		log: d.Logger, reg: d.Registry, now: d.Now, ckKey: d.CheckpointKey,
 		heartbeat: d.Heartbeat, freshWait: d.FreshWait,
+		files:  d.Files,
 		closed: make(chan struct{}),
 	}
 	if s.log == nil {
@@ -208,6 +213,9 @@ func (s *Server) routes() *gin.Engine {
 	dev.POST("/sources/:source/mutations", s.postMutations)
 	dev.GET("/sources/:source/sync-errors", s.listSyncErrors)
 	dev.POST("/sources/:source/sync-errors/:id/resolve", s.resolveSyncError)
+	dev.GET("/files/:id/content", s.fileContent)
+	dev.POST("/sources/:source/files", s.postFile)
+	dev.GET("/sources/:source/files/uploads/:id", s.getUpload)
 
 	admin := v1.Group("/admin", s.authenticate, s.requireAdmin)
 	admin.GET("/sources", s.adminSources)
@@ -219,5 +227,7 @@ func (s *Server) routes() *gin.Engine {
 	admin.GET("/sources/:source/dead-letters", s.adminDeadLetters)
 	admin.POST("/sources/:source/dead-letters/:id/retry", s.adminRetryDeadLetter)
 	admin.DELETE("/sources/:source/dead-letters/:id", s.adminDiscardDeadLetter)
+	admin.GET("/sources/:source/files/problems", s.adminFileProblems)
+	admin.POST("/sources/:source/files/sync", s.adminFileSync)
 	return r
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/synchub/synchub/host/api"
 	"github.com/synchub/synchub/host/config"
 	"github.com/synchub/synchub/host/events"
+	"github.com/synchub/synchub/host/files"
 	"github.com/synchub/synchub/host/pluginhost"
 	"github.com/synchub/synchub/host/pull"
 	"github.com/synchub/synchub/host/push"
@@ -35,6 +36,9 @@ type Options struct {
 	Clients map[string]sdk.Client
 	// Store, when set, is used instead of opening the config's database.
 	Store *store.Store
+	// FileCacheBytes bounds the file content cache in data_dir/file-cache:
+	// 0 means files.DefaultCacheBytes, a negative value disables it.
+	FileCacheBytes int64
 }
 
 // Hub is a running hub: store, sources, pipelines and API.
@@ -46,6 +50,7 @@ type Hub struct {
 	sources *Sources
 	puller  *pull.Puller
 	pusher  *push.Pusher
+	files   *files.Syncer
 	events  *events.Hub
 	api     *api.Server
 	reg     *prometheus.Registry
@@ -98,19 +103,37 @@ func Open(ctx context.Context, opts Options) (_ *Hub, err error) {
 	if err != nil {
 		return nil, err
 	}
-	// One River client runs both stages' jobs (see pull.JobStage).
+	h.files, err = files.New(files.Options{Store: h.store, Config: cfg, Client: h.sources.Client,
+		Describe: h.sources.describe, Logger: log, Notify: h.events.Publish,
+		SpoolDir: filepath.Join(cfg.Hub.DataDir, "uploads"), CacheDir: filepath.Join(cfg.Hub.DataDir, "file-cache"),
+		CacheBytes: cacheBytes(opts.FileCacheBytes)})
+	if err != nil {
+		return nil, err
+	}
+	// One River client runs every stage's jobs (see pull.JobStage).
 	h.puller = pull.New(pull.Options{Store: h.store, Config: cfg, Client: h.sources.Client, Logger: log,
-		Metrics: h.reg, Notify: h.events.Publish, Stages: []pull.JobStage{h.pusher}})
+		Metrics: h.reg, Notify: h.events.Publish, Stages: []pull.JobStage{h.pusher, h.files}})
 	key, err := checkpointKey(cfg)
 	if err != nil {
 		return nil, err
 	}
 	h.api = api.New(api.Deps{Store: h.store, Config: cfg, Sources: apiSources{h.sources}, Puller: h.puller, Pusher: h.pusher,
-		Events: h.events, Logger: log, Registry: h.reg, CheckpointKey: key})
+		Files: h.files, Events: h.events, Logger: log, Registry: h.reg, CheckpointKey: key})
 	if err := h.api.SyncUsers(ctx); err != nil {
 		return nil, fmt.Errorf("load the config's users: %w", err)
 	}
 	return h, nil
+}
+
+// cacheBytes reads Options.FileCacheBytes.
+func cacheBytes(n int64) int64 {
+	switch {
+	case n == 0:
+		return files.DefaultCacheBytes
+	case n < 0:
+		return 0
+	}
+	return n
 }
 
 // checkpointKey is the configured key, or one generated once and kept in
@@ -155,6 +178,9 @@ func (h *Hub) Puller() *pull.Puller { return h.puller }
 // Pusher is the hub's push pipeline.
 func (h *Hub) Pusher() *push.Pusher { return h.pusher }
 
+// Files is the hub's file stage.
+func (h *Hub) Files() *files.Syncer { return h.files }
+
 // Sources are the hub's checked sources.
 func (h *Hub) Sources() *Sources { return h.sources }
 
@@ -196,6 +222,10 @@ func (h *Hub) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
+	// Listings stop after their page in flight.
+	if ferr := h.files.Stop(sctx); ferr != nil {
+		h.log.Warn("stop file listings", "error", ferr)
+	}
 	// The push run finishes its batch in flight before River stops.
 	if perr := h.pusher.Stop(sctx); perr != nil {
 		h.log.Warn("stop pushes", "error", perr)

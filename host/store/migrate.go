@@ -23,6 +23,7 @@ func migrations() []*gormigrate.Migration {
 	return []*gormigrate.Migration{
 		{ID: "2026112201_initial", Migrate: migrateInitial, Rollback: rollbackInitial},
 		{ID: "2026112202_push", Migrate: migratePush, Rollback: rollbackPush},
+		{ID: "2026112203_files", Migrate: migrateFiles, Rollback: rollbackFiles},
 	}
 }
 

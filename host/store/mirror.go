@@ -245,6 +245,21 @@ func applyBatch(tx *gorm.DB, b Batch) (BatchResult, error) {
 	if err := upsertItems(tx, rows); err != nil {
 		return res, err
 	}
+	// Files follow their records' partitions (files_place.go).
+	follow := slices.Clone(deleteIDs)
+	for _, i := range writes {
+		if o, ok := old[puts[i].ID]; !ok || o.Partition != puts[i].Partition {
+			follow = append(follow, puts[i].ID)
+		}
+	}
+	fseq, fparts, err := followRecords(tx, b.Source, b.Entity, follow)
+	if err != nil {
+		return res, err
+	}
+	res.LastSeq = max(res.LastSeq, fseq)
+	for _, p := range fparts {
+		partitions[p] = true
+	}
 	for part := range slices.Chunk(restamp, chunk) {
 		if err := tx.Model(&Record{}).Where("source = ? AND entity = ? AND id IN ?", b.Source, b.Entity, part).
 			Update("pass", b.Pass).Error; err != nil {
@@ -334,6 +349,12 @@ func reconcile(tx *gorm.DB, b Batch, now time.Time) (n int, last int64, parts []
 		if err := deleteRecords(tx, b.Source, b.Entity, ids); err != nil {
 			return 0, 0, nil, err
 		}
+		fseq, fparts, err := followRecords(tx, b.Source, b.Entity, ids)
+		if err != nil {
+			return 0, 0, nil, err
+		}
+		last = max(last, fseq)
+		parts = append(parts, fparts...)
 		n += len(stale)
 	}
 }

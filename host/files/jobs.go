@@ -1,0 +1,234 @@
+package files
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/synchub/synchub/host/pull"
+	"github.com/synchub/synchub/sdk"
+)
+
+// listQueue is the River queue of listings (any instance may run one).
+const listQueue = "synchub_files"
+
+// listArgs is a queued listing of a source.
+type listArgs struct {
+	Source string `json:"source"`
+	Full   bool   `json:"full,omitempty"`
+}
+
+func (listArgs) Kind() string { return "synchub_files_list" }
+
+// uploadArgs is a queued upload, worked on the queue of the instance that
+// spooled it.
+type uploadArgs struct {
+	ID string `json:"id"`
+}
+
+func (uploadArgs) Kind() string { return "synchub_files_upload" }
+
+func riverLogger(log hclog.Logger) *slog.Logger { return pull.RiverLogger(log) }
+
+func uniqueStates() []rivertype.JobState {
+	return []rivertype.JobState{rivertype.JobStateAvailable, rivertype.JobStatePending,
+		rivertype.JobStateRunning, rivertype.JobStateScheduled, rivertype.JobStateRetryable}
+}
+
+type listWorker struct {
+	river.WorkerDefaults[listArgs]
+	s *Syncer
+}
+
+func (w *listWorker) Timeout(*river.Job[listArgs]) time.Duration { return w.s.opts.JobTimeout }
+
+func (w *listWorker) Work(ctx context.Context, job *river.Job[listArgs]) error {
+	_, err := w.s.SyncSource(ctx, job.Args.Source, job.Args.Full)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ErrUnknownSource), errors.Is(err, ErrNoFiles):
+		return river.JobCancel(err)
+	case errors.Is(err, ErrStopping):
+		return river.JobSnooze(time.Second)
+	case errors.Is(err, ErrBusy):
+		return river.JobSnooze(30 * time.Second)
+	}
+	return err
+}
+
+type uploadWorker struct {
+	river.WorkerDefaults[uploadArgs]
+	s *Syncer
+}
+
+func (w *uploadWorker) Timeout(*river.Job[uploadArgs]) time.Duration { return w.s.opts.JobTimeout }
+
+// NextRetry backs off like the push stage: 1s doubling to 10m.
+func (w *uploadWorker) NextRetry(job *river.Job[uploadArgs]) time.Time {
+	return time.Now().Add(w.s.opts.Backoff(job.Attempt))
+}
+
+func (w *uploadWorker) Work(ctx context.Context, job *river.Job[uploadArgs]) error {
+	err := w.s.runUpload(ctx, job.Args.ID, job.Attempt >= job.MaxAttempts)
+	var perm errPermanent
+	var ra retryAfter
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &perm):
+		return river.JobCancel(err)
+	case errors.As(err, &ra) && ra.after > w.s.opts.Backoff(job.Attempt) && job.Attempt < job.MaxAttempts:
+		return river.JobSnooze(ra.after)
+	}
+	return err
+}
+
+// RegisterJobs adds the file stage's workers to a River client's workers
+// and returns its queues and a periodic listing per listing source with an
+// interval, for pull.Options.Stages: the hub runs one River client for
+// every stage. Use it or Start, not both.
+func (s *Syncer) RegisterJobs(workers *river.Workers) (map[string]river.QueueConfig, []*river.PeriodicJob, error) {
+	if err := river.AddWorkerSafely(workers, &listWorker{s: s}); err != nil {
+		return nil, nil, fmt.Errorf("register file jobs: %w", err)
+	}
+	if err := river.AddWorkerSafely(workers, &uploadWorker{s: s}); err != nil {
+		return nil, nil, fmt.Errorf("register file jobs: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.opts.CallTimeout)
+	defer cancel()
+	var periodic []*river.PeriodicJob
+	for _, name := range s.ListingSources(ctx) {
+		src, _ := s.cfg.Source(name)
+		if src.Interval <= 0 {
+			continue
+		}
+		periodic = append(periodic, river.NewPeriodicJob(river.PeriodicInterval(src.Interval),
+			func() (river.JobArgs, *river.InsertOpts) {
+				return listArgs{Source: name}, &river.InsertOpts{Queue: listQueue,
+					UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: uniqueStates()}}
+			}, &river.PeriodicJobOpts{ID: "files:" + name, RunOnStart: true}))
+	}
+	s.mu.Lock()
+	s.registered = true
+	s.mu.Unlock()
+	return map[string]river.QueueConfig{
+		listQueue:     {MaxWorkers: s.opts.Workers},
+		s.uploadQueue: {MaxWorkers: s.opts.Workers},
+	}, periodic, nil
+}
+
+// Start runs the stage's jobs on a River client of its own, for use
+// without the pull scheduler (which otherwise runs them through
+// RegisterJobs).
+func (s *Syncer) Start(ctx context.Context) error {
+	s.mu.Lock()
+	started := s.river != nil || s.registered
+	s.mu.Unlock()
+	if started {
+		return errors.New("files: already started")
+	}
+	if s.stopRequested() {
+		return ErrStopping
+	}
+	workers := river.NewWorkers()
+	queues, periodic, err := s.RegisterJobs(workers)
+	if err != nil {
+		return err
+	}
+	client, err := river.NewClient(s.driver(), &river.Config{
+		Logger:               riverLogger(s.log.Named("queue")),
+		Queues:               queues,
+		Workers:              workers,
+		PeriodicJobs:         periodic,
+		JobTimeout:           s.opts.JobTimeout,
+		RescueStuckJobsAfter: s.opts.JobTimeout + 15*time.Minute,
+		FetchPollInterval:    s.opts.PollInterval,
+		FetchCooldown:        min(100*time.Millisecond, s.opts.PollInterval),
+		MaxAttempts:          s.opts.MaxAttempts,
+		PollOnly:             true,
+	})
+	if err != nil {
+		return fmt.Errorf("files: start job queue: %w", err)
+	}
+	if err := client.Start(ctx); err != nil {
+		return fmt.Errorf("files: start job queue: %w", err)
+	}
+	s.mu.Lock()
+	s.river = client
+	s.mu.Unlock()
+	return nil
+}
+
+// Stop ends the stage's work: listings stop after the page in flight (they
+// resume from it), and the client Start made stops.
+func (s *Syncer) Stop(ctx context.Context) error {
+	s.stopOnce.Do(func() { close(s.stopping) })
+	s.mu.Lock()
+	client := s.river
+	s.mu.Unlock()
+	var err error
+	if client != nil {
+		if err = client.Stop(ctx); err != nil && ctx.Err() != nil {
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			err = client.StopAndCancel(cctx)
+			cancel()
+		}
+	}
+	done := make(chan struct{})
+	go func() { s.bg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return errors.Join(err, fmt.Errorf("stop files: %w", ctx.Err()))
+	}
+	return err
+}
+
+// Trigger queues a listing of source (in full when full is set) and
+// returns once it is queued. The same request already waiting or running
+// is not queued twice. Without a scheduler (neither Start nor
+// RegisterJobs), the listing runs in a goroutine of this process.
+func (s *Syncer) Trigger(ctx context.Context, source string, full bool) error {
+	src, err := s.source(source)
+	if err != nil {
+		return fmt.Errorf("trigger file listing: %w", err)
+	}
+	d, err := s.describe(ctx, src.Name)
+	if err != nil {
+		return fmt.Errorf("trigger file listing of %s: %w", source, err)
+	}
+	if !d.Has(sdk.CapListFiles) {
+		return fmt.Errorf("trigger file listing: source %q: %w", source, ErrNoFiles)
+	}
+	if s.stopRequested() {
+		return fmt.Errorf("trigger file listing of %s: %w", source, ErrStopping)
+	}
+	s.mu.Lock()
+	scheduled := s.registered || s.river != nil
+	s.mu.Unlock()
+	if scheduled {
+		_, err := s.inserter.Insert(ctx, listArgs{Source: source, Full: full}, &river.InsertOpts{Queue: listQueue,
+			UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: uniqueStates()}})
+		if err != nil {
+			return fmt.Errorf("trigger file listing of %s: %w", source, err)
+		}
+		return nil
+	}
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), s.opts.JobTimeout)
+		defer cancel()
+		if _, err := s.SyncSource(ctx, source, full); err != nil && !errors.Is(err, ErrStopping) {
+			s.log.Warn("triggered file listing failed", "source", source, "error", err)
+		}
+	}()
+	return nil
+}
