@@ -74,22 +74,53 @@ func (g *grpcClient) Fetch(ctx context.Context, req FetchRequest, recv func(Page
 	if err != nil {
 		return fromStatus(err)
 	}
+	// One page of read-ahead: the next page crosses the boundary and is
+	// decoded while recv (the host committing this one) runs, so the
+	// plugin and the back end are not idle during the host's write.
+	pages := make(chan fetched, 1)
+	go readPages(st, req.Entity, pages)
+	for f := range pages {
+		if f.err == nil {
+			f.err = recv(f.page)
+		}
+		if f.err != nil {
+			cancel()
+			for range pages { // the reader ends once the stream is cancelled
+			}
+			return f.err
+		}
+	}
+	return nil
+}
+
+// fetched is a page read off a Fetch stream, or the error that ended it.
+type fetched struct {
+	page Page
+	err  error
+}
+
+// readPages assembles a Fetch stream's chunks into pages and sends them to
+// out, which it closes at the end of the stream or after an error.
+func readPages(st pb.Connector_FetchClient, entity string, out chan<- fetched) {
+	defer close(out)
 	var pg Page
 	for {
 		chunk, err := st.Recv()
 		if errors.Is(err, io.EOF) {
 			if len(pg.Records) > 0 {
-				return &Error{Code: CodeBadResponse, Entity: req.Entity, Summary: "plugin ended the stream in the middle of a page"}
+				out <- fetched{err: &Error{Code: CodeBadResponse, Entity: entity, Summary: "plugin ended the stream in the middle of a page"}}
 			}
-			return nil
+			return
 		}
 		if err != nil {
-			return fromStatus(err)
+			out <- fetched{err: fromStatus(err)}
+			return
 		}
 		for _, r := range chunk.Records {
 			rec, err := recordFromPB(r)
 			if err != nil {
-				return fmt.Errorf("fetch %s: %w", req.Entity, err)
+				out <- fetched{err: fmt.Errorf("fetch %s: %w", entity, err)}
+				return
 			}
 			pg.Records = append(pg.Records, rec)
 		}
@@ -97,9 +128,7 @@ func (g *grpcClient) Fetch(ctx context.Context, req FetchRequest, recv func(Page
 			continue
 		}
 		pg.Deleted, pg.Cursor, pg.Done = chunk.Deleted, chunk.Cursor, chunk.Done
-		if err := recv(pg); err != nil {
-			return err
-		}
+		out <- fetched{page: pg}
 		pg = Page{}
 	}
 }

@@ -1,6 +1,7 @@
 package sdk
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -45,8 +46,15 @@ func recordToPB(r *Record) (*pb.Record, error) {
 func recordFromPB(p *pb.Record) (Record, error) {
 	r := Record{ID: p.Id, Version: p.Version, ModifiedAt: nanoToTime(p.ModifiedAtUnixNano), Raw: p.FieldsJson}
 	if len(p.FieldsJson) > 0 {
-		if err := json.Unmarshal(p.FieldsJson, &r.Fields); err != nil {
+		// Numbers stay json.Number: a 64-bit id or a decimal keeps every
+		// digit, whatever the host does with the map.
+		dec := json.NewDecoder(bytes.NewReader(p.FieldsJson))
+		dec.UseNumber()
+		if err := dec.Decode(&r.Fields); err != nil {
 			return r, &Error{Code: CodeBadResponse, Summary: "record " + p.Id + " has malformed fields JSON", Detail: err.Error()}
+		}
+		if dec.More() {
+			return r, &Error{Code: CodeBadResponse, Summary: "record " + p.Id + " has malformed fields JSON", Detail: "data after the object"}
 		}
 	}
 	return r, nil
