@@ -58,3 +58,21 @@ func checkResults(req UploadRequest, r UploadResponse) error {
 	}
 	return nil
 }
+
+// checkLogin refuses an empty login before a connector sees it: a back end
+// might match it to a user without a sign-in name.
+func checkLogin(req ResolveUserRequest) error {
+	if req.Login == "" {
+		return &Error{Code: CodeInvalidRequest, Summary: "ResolveUser needs a login"}
+	}
+	return nil
+}
+
+// checkIdentity refuses a resolved identity without an id: the hub would
+// store a user who matches no owner partition as if resolved.
+func checkIdentity(req ResolveUserRequest, id Identity) error {
+	if id.ID == "" {
+		return &Error{Code: CodeBadResponse, Summary: fmt.Sprintf("connector resolved login %q to a user without an id", req.Login)}
+	}
+	return nil
+}

@@ -25,6 +25,7 @@ type Client interface {
 	ListFiles(ctx context.Context, req ListFilesRequest, recv func(FilePage) error) error
 	ReadFile(ctx context.Context, req ReadFileRequest) (io.ReadCloser, File, error)
 	WriteFile(ctx context.Context, req WriteFileRequest, body io.Reader) (File, error)
+	ResolveUser(ctx context.Context, req ResolveUserRequest) (Identity, error)
 }
 
 // ConfigureLogger, when a connector implements it, receives the logger the
@@ -158,6 +159,22 @@ func (p *inProcess) WriteFile(ctx context.Context, req WriteFileRequest, body io
 		return f, unsupported("WriteFile")
 	}
 	return w.WriteFile(ctx, req, body)
+}
+
+func (p *inProcess) ResolveUser(ctx context.Context, req ResolveUserRequest) (id Identity, err error) {
+	defer guard("ResolveUser", &err)
+	r, ok := p.c.(UserResolver)
+	if !ok {
+		return id, unsupported("ResolveUser")
+	}
+	if err := checkLogin(req); err != nil {
+		return id, err
+	}
+	id, err = r.ResolveUser(ctx, req)
+	if err == nil {
+		err = checkIdentity(req, id)
+	}
+	return id, err
 }
 
 func unsupported(call string) error {

@@ -11,8 +11,8 @@ import (
 const ProtocolVersion = 1
 
 // Connector is what every connector implements. Everything else is optional:
-// implement Fetcher, DeleteTracker, IDLister, Uploader, FileLister, FileReader
-// or FileWriter and the SDK announces the capability.
+// implement Fetcher, DeleteTracker, IDLister, Uploader, FileLister, FileReader,
+// FileWriter or UserResolver and the SDK announces the capability.
 type Connector interface {
 	// Describe names the connector. It is called before Configure and must not
 	// touch the network.
@@ -84,6 +84,29 @@ type FileWriter interface {
 	WriteFile(ctx context.Context, req WriteFileRequest, body io.Reader) (File, error)
 }
 
+// UserResolver maps a hub user's login to the back end's user, so an admin
+// can write `identity "crm" { login = "alice@contoso.com" }` instead of
+// looking up the user's id. The hub calls it when a source starts (and
+// when an admin restarts it) for every user whose identity on the source is
+// given by login, and keeps the answer as that user's identity: the id is
+// what "owner:<field>" partition rules compare with, the attributes what
+// "<attr>:<field>" rules compare with.
+//
+// A login the back end does not know is a *Error of code CodeNotFound
+// naming the login; any other error means the back end could not be asked.
+// Logins are matched the way the back end matches its sign-in names
+// (usually case-insensitively).
+type UserResolver interface {
+	ResolveUser(ctx context.Context, req ResolveUserRequest) (Identity, error)
+}
+
+// ResolveUserRequest names the login to resolve.
+type ResolveUserRequest struct {
+	// Login is the user's sign-in name on the back end: an e-mail address
+	// or a domain name (never empty: the SDK refuses an empty one).
+	Login string
+}
+
 // Description is what Describe returns.
 type Description struct {
 	Name    string `json:"name"`
@@ -132,6 +155,7 @@ const (
 	CapListFiles     Capability = "list_files"
 	CapReadFile      Capability = "read_file"
 	CapWriteFile     Capability = "write_file"
+	CapResolveUser   Capability = "resolve_user"
 )
 
 // Capabilities lists what c implements, in a stable order.
@@ -160,6 +184,9 @@ func Capabilities(c Connector) []Capability {
 	}
 	if _, ok := c.(FileWriter); ok {
 		caps = append(caps, CapWriteFile)
+	}
+	if _, ok := c.(UserResolver); ok {
+		caps = append(caps, CapResolveUser)
 	}
 	return caps
 }

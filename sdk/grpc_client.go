@@ -316,3 +316,15 @@ func (g *grpcClient) WriteFile(ctx context.Context, req WriteFileRequest, body i
 	}
 	return fileFromPB(r.File), nil
 }
+
+func (g *grpcClient) ResolveUser(ctx context.Context, req ResolveUserRequest) (Identity, error) {
+	r, err := g.c.ResolveUser(ctx, &pb.ResolveUserRequest{Login: req.Login})
+	if err != nil {
+		return Identity{}, fromStatus(err)
+	}
+	id := identityFromPB(r.Identity)
+	if err := checkIdentity(req, id); err != nil {
+		return Identity{}, err
+	}
+	return id, nil
+}

@@ -315,6 +315,27 @@ func (s *grpcServer) WriteFile(st pb.Connector_WriteFileServer) (err error) {
 	return st.SendAndClose(&pb.WriteFileResponse{File: fileToPB(f)})
 }
 
+func (s *grpcServer) ResolveUser(ctx context.Context, req *pb.ResolveUserRequest) (_ *pb.ResolveUserResponse, err error) {
+	defer func() { err = toStatus(err) }()
+	defer guard("ResolveUser", &err)
+	r, ok := s.c.(UserResolver)
+	if !ok {
+		return nil, unsupported("ResolveUser")
+	}
+	rreq := ResolveUserRequest{Login: req.Login}
+	if err := checkLogin(rreq); err != nil {
+		return nil, err
+	}
+	id, err := r.ResolveUser(ctx, rreq)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkIdentity(rreq, id); err != nil {
+		return nil, err
+	}
+	return &pb.ResolveUserResponse{Identity: identityToPB(id)}, nil
+}
+
 // chunkReader reads a stream of byte chunks as one io.Reader.
 type chunkReader struct {
 	next func() ([]byte, error)

@@ -77,6 +77,17 @@ func fileFromPB(p *pb.File) File {
 	return f
 }
 
+func identityToPB(id Identity) *pb.Identity {
+	return &pb.Identity{Id: id.ID, Name: id.Name, Attributes: id.Attributes}
+}
+
+func identityFromPB(p *pb.Identity) Identity {
+	if p == nil {
+		return Identity{}
+	}
+	return Identity{ID: p.Id, Name: p.Name, Attributes: p.Attributes}
+}
+
 // toStatus carries err across the boundary as a gRPC status with a Diagnostic.
 func toStatus(err error) error {
 	if err == nil {
@@ -129,6 +140,9 @@ func fromStatus(err error) error {
 		return &Error{Code: CodeUnavailable, Summary: "plugin unavailable", Detail: st.Message()}
 	case codes.ResourceExhausted:
 		return &Error{Code: CodeBadResponse, Summary: "plugin message too large", Detail: st.Message()}
+	case codes.Unimplemented:
+		// A plugin built before the call existed.
+		return &Error{Code: CodeUnsupported, Summary: "not supported by this plugin", Detail: st.Message()}
 	}
 	return &Error{Code: CodeInternal, Summary: "plugin call failed", Detail: st.Message()}
 }

@@ -184,6 +184,14 @@ func (c *hostClient) Schema(ctx context.Context, req sdk.SchemaRequest) (s sdk.S
 	return s, err
 }
 
+func (c *hostClient) ResolveUser(ctx context.Context, req sdk.ResolveUserRequest) (id sdk.Identity, err error) {
+	err = c.do(ctx, "ResolveUser", func(ctx context.Context, cl sdk.Client) (err error) {
+		id, err = cl.ResolveUser(ctx, req)
+		return err
+	})
+	return id, err
+}
+
 func (c *hostClient) Upload(ctx context.Context, req sdk.UploadRequest) (r sdk.UploadResponse, err error) {
 	err = c.do(ctx, "Upload", func(ctx context.Context, cl sdk.Client) (err error) {
 		r, err = cl.Upload(ctx, req)

@@ -1883,6 +1883,159 @@ func (x *WriteFileResponse) GetFile() *File {
 	return nil
 }
 
+// Identity is a user on the back end.
+type Identity struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Attributes    map[string]string      `protobuf:"bytes,3,rep,name=attributes,proto3" json:"attributes,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Identity) Reset() {
+	*x = Identity{}
+	mi := &file_connector_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Identity) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Identity) ProtoMessage() {}
+
+func (x *Identity) ProtoReflect() protoreflect.Message {
+	mi := &file_connector_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Identity.ProtoReflect.Descriptor instead.
+func (*Identity) Descriptor() ([]byte, []int) {
+	return file_connector_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *Identity) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Identity) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Identity) GetAttributes() map[string]string {
+	if x != nil {
+		return x.Attributes
+	}
+	return nil
+}
+
+// ResolveUserRequest names a hub user's login on the back end (an e-mail
+// address or a domain name).
+type ResolveUserRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Login         string                 `protobuf:"bytes,1,opt,name=login,proto3" json:"login,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResolveUserRequest) Reset() {
+	*x = ResolveUserRequest{}
+	mi := &file_connector_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResolveUserRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResolveUserRequest) ProtoMessage() {}
+
+func (x *ResolveUserRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_connector_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResolveUserRequest.ProtoReflect.Descriptor instead.
+func (*ResolveUserRequest) Descriptor() ([]byte, []int) {
+	return file_connector_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *ResolveUserRequest) GetLogin() string {
+	if x != nil {
+		return x.Login
+	}
+	return ""
+}
+
+// ResolveUserResponse is the back-end user the login belongs to. An unknown
+// login is a failed call whose Diagnostic has code "not_found".
+type ResolveUserResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Identity      *Identity              `protobuf:"bytes,1,opt,name=identity,proto3" json:"identity,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResolveUserResponse) Reset() {
+	*x = ResolveUserResponse{}
+	mi := &file_connector_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResolveUserResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResolveUserResponse) ProtoMessage() {}
+
+func (x *ResolveUserResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_connector_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResolveUserResponse.ProtoReflect.Descriptor instead.
+func (*ResolveUserResponse) Descriptor() ([]byte, []int) {
+	return file_connector_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *ResolveUserResponse) GetIdentity() *Identity {
+	if x != nil {
+		return x.Identity
+	}
+	return nil
+}
+
 var File_connector_proto protoreflect.FileDescriptor
 
 const file_connector_proto_rawDesc = "" +
@@ -2026,7 +2179,20 @@ const file_connector_proto_rawDesc = "" +
 	"\x06header\x18\x01 \x01(\v2%.synchub.connector.v1.WriteFileHeaderR\x06header\x12\x12\n" +
 	"\x04data\x18\x02 \x01(\fR\x04data\"C\n" +
 	"\x11WriteFileResponse\x12.\n" +
-	"\x04file\x18\x01 \x01(\v2\x1a.synchub.connector.v1.FileR\x04file2\xc9\a\n" +
+	"\x04file\x18\x01 \x01(\v2\x1a.synchub.connector.v1.FileR\x04file\"\xbd\x01\n" +
+	"\bIdentity\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12N\n" +
+	"\n" +
+	"attributes\x18\x03 \x03(\v2..synchub.connector.v1.Identity.AttributesEntryR\n" +
+	"attributes\x1a=\n" +
+	"\x0fAttributesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"*\n" +
+	"\x12ResolveUserRequest\x12\x14\n" +
+	"\x05login\x18\x01 \x01(\tR\x05login\"Q\n" +
+	"\x13ResolveUserResponse\x12:\n" +
+	"\bidentity\x18\x01 \x01(\v2\x1e.synchub.connector.v1.IdentityR\bidentity2\xad\b\n" +
 	"\tConnector\x12Y\n" +
 	"\bDescribe\x12%.synchub.connector.v1.DescribeRequest\x1a&.synchub.connector.v1.DescribeResponse\x12\\\n" +
 	"\tConfigure\x12&.synchub.connector.v1.ConfigureRequest\x1a'.synchub.connector.v1.ConfigureResponse\x12P\n" +
@@ -2038,7 +2204,8 @@ const file_connector_proto_rawDesc = "" +
 	"\x06Upload\x12#.synchub.connector.v1.UploadRequest\x1a$.synchub.connector.v1.UploadResponse\x12U\n" +
 	"\tListFiles\x12&.synchub.connector.v1.ListFilesRequest\x1a\x1e.synchub.connector.v1.FilePage0\x01\x12T\n" +
 	"\bReadFile\x12%.synchub.connector.v1.ReadFileRequest\x1a\x1f.synchub.connector.v1.FileChunk0\x01\x12^\n" +
-	"\tWriteFile\x12&.synchub.connector.v1.WriteFileRequest\x1a'.synchub.connector.v1.WriteFileResponse(\x01B2Z0github.com/synchub/synchub/sdk/proto;connectorpbb\x06proto3"
+	"\tWriteFile\x12&.synchub.connector.v1.WriteFileRequest\x1a'.synchub.connector.v1.WriteFileResponse(\x01\x12b\n" +
+	"\vResolveUser\x12(.synchub.connector.v1.ResolveUserRequest\x1a).synchub.connector.v1.ResolveUserResponseB2Z0github.com/synchub/synchub/sdk/proto;connectorpbb\x06proto3"
 
 var (
 	file_connector_proto_rawDescOnce sync.Once
@@ -2052,43 +2219,47 @@ func file_connector_proto_rawDescGZIP() []byte {
 	return file_connector_proto_rawDescData
 }
 
-var file_connector_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
+var file_connector_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
 var file_connector_proto_goTypes = []any{
-	(*Diagnostic)(nil),        // 0: synchub.connector.v1.Diagnostic
-	(*DescribeRequest)(nil),   // 1: synchub.connector.v1.DescribeRequest
-	(*ConfigField)(nil),       // 2: synchub.connector.v1.ConfigField
-	(*DescribeResponse)(nil),  // 3: synchub.connector.v1.DescribeResponse
-	(*ConfigureRequest)(nil),  // 4: synchub.connector.v1.ConfigureRequest
-	(*ConfigureResponse)(nil), // 5: synchub.connector.v1.ConfigureResponse
-	(*CheckRequest)(nil),      // 6: synchub.connector.v1.CheckRequest
-	(*CheckResponse)(nil),     // 7: synchub.connector.v1.CheckResponse
-	(*SchemaRequest)(nil),     // 8: synchub.connector.v1.SchemaRequest
-	(*SchemaResponse)(nil),    // 9: synchub.connector.v1.SchemaResponse
-	(*FetchRequest)(nil),      // 10: synchub.connector.v1.FetchRequest
-	(*Record)(nil),            // 11: synchub.connector.v1.Record
-	(*PageChunk)(nil),         // 12: synchub.connector.v1.PageChunk
-	(*DeletionsRequest)(nil),  // 13: synchub.connector.v1.DeletionsRequest
-	(*DeletionPage)(nil),      // 14: synchub.connector.v1.DeletionPage
-	(*ListIDsRequest)(nil),    // 15: synchub.connector.v1.ListIDsRequest
-	(*IDPage)(nil),            // 16: synchub.connector.v1.IDPage
-	(*Op)(nil),                // 17: synchub.connector.v1.Op
-	(*UploadRequest)(nil),     // 18: synchub.connector.v1.UploadRequest
-	(*OpResult)(nil),          // 19: synchub.connector.v1.OpResult
-	(*UploadResponse)(nil),    // 20: synchub.connector.v1.UploadResponse
-	(*RecordRef)(nil),         // 21: synchub.connector.v1.RecordRef
-	(*File)(nil),              // 22: synchub.connector.v1.File
-	(*ListFilesRequest)(nil),  // 23: synchub.connector.v1.ListFilesRequest
-	(*FilePage)(nil),          // 24: synchub.connector.v1.FilePage
-	(*ReadFileRequest)(nil),   // 25: synchub.connector.v1.ReadFileRequest
-	(*FileChunk)(nil),         // 26: synchub.connector.v1.FileChunk
-	(*WriteFileHeader)(nil),   // 27: synchub.connector.v1.WriteFileHeader
-	(*WriteFileRequest)(nil),  // 28: synchub.connector.v1.WriteFileRequest
-	(*WriteFileResponse)(nil), // 29: synchub.connector.v1.WriteFileResponse
-	nil,                       // 30: synchub.connector.v1.CheckResponse.IdentityAttributesEntry
+	(*Diagnostic)(nil),          // 0: synchub.connector.v1.Diagnostic
+	(*DescribeRequest)(nil),     // 1: synchub.connector.v1.DescribeRequest
+	(*ConfigField)(nil),         // 2: synchub.connector.v1.ConfigField
+	(*DescribeResponse)(nil),    // 3: synchub.connector.v1.DescribeResponse
+	(*ConfigureRequest)(nil),    // 4: synchub.connector.v1.ConfigureRequest
+	(*ConfigureResponse)(nil),   // 5: synchub.connector.v1.ConfigureResponse
+	(*CheckRequest)(nil),        // 6: synchub.connector.v1.CheckRequest
+	(*CheckResponse)(nil),       // 7: synchub.connector.v1.CheckResponse
+	(*SchemaRequest)(nil),       // 8: synchub.connector.v1.SchemaRequest
+	(*SchemaResponse)(nil),      // 9: synchub.connector.v1.SchemaResponse
+	(*FetchRequest)(nil),        // 10: synchub.connector.v1.FetchRequest
+	(*Record)(nil),              // 11: synchub.connector.v1.Record
+	(*PageChunk)(nil),           // 12: synchub.connector.v1.PageChunk
+	(*DeletionsRequest)(nil),    // 13: synchub.connector.v1.DeletionsRequest
+	(*DeletionPage)(nil),        // 14: synchub.connector.v1.DeletionPage
+	(*ListIDsRequest)(nil),      // 15: synchub.connector.v1.ListIDsRequest
+	(*IDPage)(nil),              // 16: synchub.connector.v1.IDPage
+	(*Op)(nil),                  // 17: synchub.connector.v1.Op
+	(*UploadRequest)(nil),       // 18: synchub.connector.v1.UploadRequest
+	(*OpResult)(nil),            // 19: synchub.connector.v1.OpResult
+	(*UploadResponse)(nil),      // 20: synchub.connector.v1.UploadResponse
+	(*RecordRef)(nil),           // 21: synchub.connector.v1.RecordRef
+	(*File)(nil),                // 22: synchub.connector.v1.File
+	(*ListFilesRequest)(nil),    // 23: synchub.connector.v1.ListFilesRequest
+	(*FilePage)(nil),            // 24: synchub.connector.v1.FilePage
+	(*ReadFileRequest)(nil),     // 25: synchub.connector.v1.ReadFileRequest
+	(*FileChunk)(nil),           // 26: synchub.connector.v1.FileChunk
+	(*WriteFileHeader)(nil),     // 27: synchub.connector.v1.WriteFileHeader
+	(*WriteFileRequest)(nil),    // 28: synchub.connector.v1.WriteFileRequest
+	(*WriteFileResponse)(nil),   // 29: synchub.connector.v1.WriteFileResponse
+	(*Identity)(nil),            // 30: synchub.connector.v1.Identity
+	(*ResolveUserRequest)(nil),  // 31: synchub.connector.v1.ResolveUserRequest
+	(*ResolveUserResponse)(nil), // 32: synchub.connector.v1.ResolveUserResponse
+	nil,                         // 33: synchub.connector.v1.CheckResponse.IdentityAttributesEntry
+	nil,                         // 34: synchub.connector.v1.Identity.AttributesEntry
 }
 var file_connector_proto_depIdxs = []int32{
 	2,  // 0: synchub.connector.v1.DescribeResponse.config_schema:type_name -> synchub.connector.v1.ConfigField
-	30, // 1: synchub.connector.v1.CheckResponse.identity_attributes:type_name -> synchub.connector.v1.CheckResponse.IdentityAttributesEntry
+	33, // 1: synchub.connector.v1.CheckResponse.identity_attributes:type_name -> synchub.connector.v1.CheckResponse.IdentityAttributesEntry
 	11, // 2: synchub.connector.v1.PageChunk.records:type_name -> synchub.connector.v1.Record
 	17, // 3: synchub.connector.v1.UploadRequest.ops:type_name -> synchub.connector.v1.Op
 	11, // 4: synchub.connector.v1.OpResult.record:type_name -> synchub.connector.v1.Record
@@ -2099,33 +2270,37 @@ var file_connector_proto_depIdxs = []int32{
 	21, // 9: synchub.connector.v1.WriteFileHeader.record:type_name -> synchub.connector.v1.RecordRef
 	27, // 10: synchub.connector.v1.WriteFileRequest.header:type_name -> synchub.connector.v1.WriteFileHeader
 	22, // 11: synchub.connector.v1.WriteFileResponse.file:type_name -> synchub.connector.v1.File
-	1,  // 12: synchub.connector.v1.Connector.Describe:input_type -> synchub.connector.v1.DescribeRequest
-	4,  // 13: synchub.connector.v1.Connector.Configure:input_type -> synchub.connector.v1.ConfigureRequest
-	6,  // 14: synchub.connector.v1.Connector.Check:input_type -> synchub.connector.v1.CheckRequest
-	8,  // 15: synchub.connector.v1.Connector.Schema:input_type -> synchub.connector.v1.SchemaRequest
-	10, // 16: synchub.connector.v1.Connector.Fetch:input_type -> synchub.connector.v1.FetchRequest
-	13, // 17: synchub.connector.v1.Connector.Deletions:input_type -> synchub.connector.v1.DeletionsRequest
-	15, // 18: synchub.connector.v1.Connector.ListIDs:input_type -> synchub.connector.v1.ListIDsRequest
-	18, // 19: synchub.connector.v1.Connector.Upload:input_type -> synchub.connector.v1.UploadRequest
-	23, // 20: synchub.connector.v1.Connector.ListFiles:input_type -> synchub.connector.v1.ListFilesRequest
-	25, // 21: synchub.connector.v1.Connector.ReadFile:input_type -> synchub.connector.v1.ReadFileRequest
-	28, // 22: synchub.connector.v1.Connector.WriteFile:input_type -> synchub.connector.v1.WriteFileRequest
-	3,  // 23: synchub.connector.v1.Connector.Describe:output_type -> synchub.connector.v1.DescribeResponse
-	5,  // 24: synchub.connector.v1.Connector.Configure:output_type -> synchub.connector.v1.ConfigureResponse
-	7,  // 25: synchub.connector.v1.Connector.Check:output_type -> synchub.connector.v1.CheckResponse
-	9,  // 26: synchub.connector.v1.Connector.Schema:output_type -> synchub.connector.v1.SchemaResponse
-	12, // 27: synchub.connector.v1.Connector.Fetch:output_type -> synchub.connector.v1.PageChunk
-	14, // 28: synchub.connector.v1.Connector.Deletions:output_type -> synchub.connector.v1.DeletionPage
-	16, // 29: synchub.connector.v1.Connector.ListIDs:output_type -> synchub.connector.v1.IDPage
-	20, // 30: synchub.connector.v1.Connector.Upload:output_type -> synchub.connector.v1.UploadResponse
-	24, // 31: synchub.connector.v1.Connector.ListFiles:output_type -> synchub.connector.v1.FilePage
-	26, // 32: synchub.connector.v1.Connector.ReadFile:output_type -> synchub.connector.v1.FileChunk
-	29, // 33: synchub.connector.v1.Connector.WriteFile:output_type -> synchub.connector.v1.WriteFileResponse
-	23, // [23:34] is the sub-list for method output_type
-	12, // [12:23] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	34, // 12: synchub.connector.v1.Identity.attributes:type_name -> synchub.connector.v1.Identity.AttributesEntry
+	30, // 13: synchub.connector.v1.ResolveUserResponse.identity:type_name -> synchub.connector.v1.Identity
+	1,  // 14: synchub.connector.v1.Connector.Describe:input_type -> synchub.connector.v1.DescribeRequest
+	4,  // 15: synchub.connector.v1.Connector.Configure:input_type -> synchub.connector.v1.ConfigureRequest
+	6,  // 16: synchub.connector.v1.Connector.Check:input_type -> synchub.connector.v1.CheckRequest
+	8,  // 17: synchub.connector.v1.Connector.Schema:input_type -> synchub.connector.v1.SchemaRequest
+	10, // 18: synchub.connector.v1.Connector.Fetch:input_type -> synchub.connector.v1.FetchRequest
+	13, // 19: synchub.connector.v1.Connector.Deletions:input_type -> synchub.connector.v1.DeletionsRequest
+	15, // 20: synchub.connector.v1.Connector.ListIDs:input_type -> synchub.connector.v1.ListIDsRequest
+	18, // 21: synchub.connector.v1.Connector.Upload:input_type -> synchub.connector.v1.UploadRequest
+	23, // 22: synchub.connector.v1.Connector.ListFiles:input_type -> synchub.connector.v1.ListFilesRequest
+	25, // 23: synchub.connector.v1.Connector.ReadFile:input_type -> synchub.connector.v1.ReadFileRequest
+	28, // 24: synchub.connector.v1.Connector.WriteFile:input_type -> synchub.connector.v1.WriteFileRequest
+	31, // 25: synchub.connector.v1.Connector.ResolveUser:input_type -> synchub.connector.v1.ResolveUserRequest
+	3,  // 26: synchub.connector.v1.Connector.Describe:output_type -> synchub.connector.v1.DescribeResponse
+	5,  // 27: synchub.connector.v1.Connector.Configure:output_type -> synchub.connector.v1.ConfigureResponse
+	7,  // 28: synchub.connector.v1.Connector.Check:output_type -> synchub.connector.v1.CheckResponse
+	9,  // 29: synchub.connector.v1.Connector.Schema:output_type -> synchub.connector.v1.SchemaResponse
+	12, // 30: synchub.connector.v1.Connector.Fetch:output_type -> synchub.connector.v1.PageChunk
+	14, // 31: synchub.connector.v1.Connector.Deletions:output_type -> synchub.connector.v1.DeletionPage
+	16, // 32: synchub.connector.v1.Connector.ListIDs:output_type -> synchub.connector.v1.IDPage
+	20, // 33: synchub.connector.v1.Connector.Upload:output_type -> synchub.connector.v1.UploadResponse
+	24, // 34: synchub.connector.v1.Connector.ListFiles:output_type -> synchub.connector.v1.FilePage
+	26, // 35: synchub.connector.v1.Connector.ReadFile:output_type -> synchub.connector.v1.FileChunk
+	29, // 36: synchub.connector.v1.Connector.WriteFile:output_type -> synchub.connector.v1.WriteFileResponse
+	32, // 37: synchub.connector.v1.Connector.ResolveUser:output_type -> synchub.connector.v1.ResolveUserResponse
+	26, // [26:38] is the sub-list for method output_type
+	14, // [14:26] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_connector_proto_init() }
@@ -2139,7 +2314,7 @@ func file_connector_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_connector_proto_rawDesc), len(file_connector_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   31,
+			NumMessages:   35,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

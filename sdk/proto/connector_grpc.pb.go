@@ -26,17 +26,18 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Connector_Describe_FullMethodName  = "/synchub.connector.v1.Connector/Describe"
-	Connector_Configure_FullMethodName = "/synchub.connector.v1.Connector/Configure"
-	Connector_Check_FullMethodName     = "/synchub.connector.v1.Connector/Check"
-	Connector_Schema_FullMethodName    = "/synchub.connector.v1.Connector/Schema"
-	Connector_Fetch_FullMethodName     = "/synchub.connector.v1.Connector/Fetch"
-	Connector_Deletions_FullMethodName = "/synchub.connector.v1.Connector/Deletions"
-	Connector_ListIDs_FullMethodName   = "/synchub.connector.v1.Connector/ListIDs"
-	Connector_Upload_FullMethodName    = "/synchub.connector.v1.Connector/Upload"
-	Connector_ListFiles_FullMethodName = "/synchub.connector.v1.Connector/ListFiles"
-	Connector_ReadFile_FullMethodName  = "/synchub.connector.v1.Connector/ReadFile"
-	Connector_WriteFile_FullMethodName = "/synchub.connector.v1.Connector/WriteFile"
+	Connector_Describe_FullMethodName    = "/synchub.connector.v1.Connector/Describe"
+	Connector_Configure_FullMethodName   = "/synchub.connector.v1.Connector/Configure"
+	Connector_Check_FullMethodName       = "/synchub.connector.v1.Connector/Check"
+	Connector_Schema_FullMethodName      = "/synchub.connector.v1.Connector/Schema"
+	Connector_Fetch_FullMethodName       = "/synchub.connector.v1.Connector/Fetch"
+	Connector_Deletions_FullMethodName   = "/synchub.connector.v1.Connector/Deletions"
+	Connector_ListIDs_FullMethodName     = "/synchub.connector.v1.Connector/ListIDs"
+	Connector_Upload_FullMethodName      = "/synchub.connector.v1.Connector/Upload"
+	Connector_ListFiles_FullMethodName   = "/synchub.connector.v1.Connector/ListFiles"
+	Connector_ReadFile_FullMethodName    = "/synchub.connector.v1.Connector/ReadFile"
+	Connector_WriteFile_FullMethodName   = "/synchub.connector.v1.Connector/WriteFile"
+	Connector_ResolveUser_FullMethodName = "/synchub.connector.v1.Connector/ResolveUser"
 )
 
 // ConnectorClient is the client API for Connector service.
@@ -54,6 +55,10 @@ type ConnectorClient interface {
 	ListFiles(ctx context.Context, in *ListFilesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[FilePage], error)
 	ReadFile(ctx context.Context, in *ReadFileRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[FileChunk], error)
 	WriteFile(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[WriteFileRequest, WriteFileResponse], error)
+	// ResolveUser was added to version 1 after its release: only a plugin
+	// announcing the capability "resolve_user" in Describe serves it (one that
+	// does not answers Unimplemented), so the host asks Describe first.
+	ResolveUser(ctx context.Context, in *ResolveUserRequest, opts ...grpc.CallOption) (*ResolveUserResponse, error)
 }
 
 type connectorClient struct {
@@ -222,6 +227,16 @@ func (c *connectorClient) WriteFile(ctx context.Context, opts ...grpc.CallOption
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Connector_WriteFileClient = grpc.ClientStreamingClient[WriteFileRequest, WriteFileResponse]
 
+func (c *connectorClient) ResolveUser(ctx context.Context, in *ResolveUserRequest, opts ...grpc.CallOption) (*ResolveUserResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ResolveUserResponse)
+	err := c.cc.Invoke(ctx, Connector_ResolveUser_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ConnectorServer is the server API for Connector service.
 // All implementations must embed UnimplementedConnectorServer
 // for forward compatibility.
@@ -237,6 +252,10 @@ type ConnectorServer interface {
 	ListFiles(*ListFilesRequest, grpc.ServerStreamingServer[FilePage]) error
 	ReadFile(*ReadFileRequest, grpc.ServerStreamingServer[FileChunk]) error
 	WriteFile(grpc.ClientStreamingServer[WriteFileRequest, WriteFileResponse]) error
+	// ResolveUser was added to version 1 after its release: only a plugin
+	// announcing the capability "resolve_user" in Describe serves it (one that
+	// does not answers Unimplemented), so the host asks Describe first.
+	ResolveUser(context.Context, *ResolveUserRequest) (*ResolveUserResponse, error)
 	mustEmbedUnimplementedConnectorServer()
 }
 
@@ -279,6 +298,9 @@ func (UnimplementedConnectorServer) ReadFile(*ReadFileRequest, grpc.ServerStream
 }
 func (UnimplementedConnectorServer) WriteFile(grpc.ClientStreamingServer[WriteFileRequest, WriteFileResponse]) error {
 	return status.Errorf(codes.Unimplemented, "method WriteFile not implemented")
+}
+func (UnimplementedConnectorServer) ResolveUser(context.Context, *ResolveUserRequest) (*ResolveUserResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ResolveUser not implemented")
 }
 func (UnimplementedConnectorServer) mustEmbedUnimplementedConnectorServer() {}
 func (UnimplementedConnectorServer) testEmbeddedByValue()                   {}
@@ -453,6 +475,24 @@ func _Connector_WriteFile_Handler(srv interface{}, stream grpc.ServerStream) err
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Connector_WriteFileServer = grpc.ClientStreamingServer[WriteFileRequest, WriteFileResponse]
 
+func _Connector_ResolveUser_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ResolveUserRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ConnectorServer).ResolveUser(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Connector_ResolveUser_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ConnectorServer).ResolveUser(ctx, req.(*ResolveUserRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Connector_ServiceDesc is the grpc.ServiceDesc for Connector service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -479,6 +519,10 @@ var Connector_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Upload",
 			Handler:    _Connector_Upload_Handler,
+		},
+		{
+			MethodName: "ResolveUser",
+			Handler:    _Connector_ResolveUser_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -39,6 +39,8 @@ var cases = []testCase{
 	{"upload_atomic_is_all_or_nothing", func(s SkipFlags) bool { return s.UploadAtomic }, true, uploadAtomicCase},
 
 	{"files_round_trip", func(s SkipFlags) bool { return s.Files }, false, filesRoundTripCase},
+
+	{"resolve_user", func(s SkipFlags) bool { return s.ResolveUser }, false, resolveUserCase},
 }
 
 // describeCase: the description names the connector, speaks this SDK's

@@ -19,6 +19,7 @@
 // Backend, which for a real connector calls the back end's emulator; they
 // are skipped when Backend or the entity's NewRecord is nil. Cases for a
 // capability the connector lacks are skipped; Config.Skip skips others.
+// resolve_user needs Config.User once the connector resolves users.
 //
 // The suite knows only the sdk types and the filter package: nothing of the
 // hub, and nothing of any particular connector.
@@ -69,6 +70,20 @@ type Config struct {
 	// for files_round_trip to check exactly; nil checks only that a
 	// 64-hex-digit hash is the content's SHA-256.
 	FileHash func(content []byte) string
+	// User is a user the back end knows, for resolve_user. A connector
+	// that implements sdk.UserResolver must set it: the case fails without.
+	User UserConfig
+}
+
+// UserConfig is a back-end user resolve_user looks up by login.
+type UserConfig struct {
+	// Login is the user's sign-in name: an e-mail address or domain name.
+	Login string
+	// ID is the back-end id ResolveUser must answer for Login.
+	ID string
+	// Attributes, when set, must each be among the answer's attributes
+	// with this value (the answer may hold more).
+	Attributes map[string]string
 }
 
 // EntityConfig is one entity under test.
@@ -108,6 +123,8 @@ type SkipFlags struct {
 	UploadRoundTrip, UploadStaleUpdate, UploadUpdateOfDeleted, UploadReplayedCreate, UploadReplayedWrites, UploadAtomic bool
 
 	Files bool
+
+	ResolveUser bool
 }
 
 // Run runs every case against the connector Config.New makes, in process

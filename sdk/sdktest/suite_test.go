@@ -105,6 +105,7 @@ func configFor(wrap func(*memconn.Connector) sdk.Connector) Config {
 		ConfigJSON: json.RawMessage(`{"seed": 25}`),
 		Backend:    memBackend{&current},
 		PageSize:   10,
+		User:       UserConfig{Login: "user1@example.com", ID: "u1"},
 		Entities: []EntityConfig{{
 			Name: "account", Filter: "city eq 'Paris'", Writable: true,
 			NewRecord: func(i int) map[string]any { return map[string]any{"name": fmt.Sprintf("New %d", i)} },
@@ -127,7 +128,13 @@ type (
 	keyIgnorer struct{ *memconn.Connector }
 	// versionIgnorer applies updates whatever their base version.
 	versionIgnorer struct{ *memconn.Connector }
+	// anyLogin resolves every login, known or not, to the first user.
+	anyLogin struct{ *memconn.Connector }
 )
+
+func (c anyLogin) ResolveUser(ctx context.Context, _ sdk.ResolveUserRequest) (sdk.Identity, error) {
+	return c.Connector.ResolveUser(ctx, sdk.ResolveUserRequest{Login: "user1@example.com"})
+}
 
 func (c repeater) Fetch(ctx context.Context, req sdk.FetchRequest, send func(sdk.Page) error) error {
 	var prev *sdk.Record
@@ -203,6 +210,8 @@ func TestTheSuiteFailsBrokenConnectors(t *testing.T) {
 			func(m *memconn.Connector) sdk.Connector { return keyIgnorer{m} }, []string{"upload_replayed_create_applies_once"}, "account"},
 		{"an_ignored_base_version_fails_upload_stale_update",
 			func(m *memconn.Connector) sdk.Connector { return versionIgnorer{m} }, []string{"upload_stale_update_conflicts"}, "account"},
+		{"a_resolver_that_finds_every_login_fails_resolve_user",
+			func(m *memconn.Connector) sdk.Connector { return anyLogin{m} }, []string{"resolve_user"}, ""},
 	}
 	healthy := configFor(func(m *memconn.Connector) sdk.Connector { return m })
 	for _, tt := range tests {

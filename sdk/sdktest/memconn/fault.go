@@ -23,14 +23,14 @@ const (
 )
 
 // The calls a fault can target.
-var faultCalls = []string{"check", "fetch", "deletions", "list_ids", "upload", "list_files", "read_file", "write_file"}
+var faultCalls = []string{"check", "fetch", "deletions", "list_ids", "upload", "list_files", "read_file", "write_file", "resolve_user"}
 
 // Fault makes calls fail on purpose, to test how the host retries and
 // recovers. Configure takes a list of them as "fail"; SetFault sets them
 // from Go.
 type Fault struct {
 	// Call is the call to fail: check, fetch, deletions, list_ids, upload,
-	// list_files, read_file or write_file.
+	// list_files, read_file, write_file or resolve_user.
 	Call string    `json:"call"`
 	Kind FaultKind `json:"kind"`
 	// Times is how many calls fail; 0 fails every call until the fault is

@@ -70,6 +70,7 @@ var (
 	_ sdk.FileLister    = (*Connector)(nil)
 	_ sdk.FileReader    = (*Connector)(nil)
 	_ sdk.FileWriter    = (*Connector)(nil)
+	_ sdk.UserResolver  = (*Connector)(nil)
 )
 
 // Option configures New.

@@ -54,6 +54,7 @@ func TestConformance(t *testing.T) {
 		ConfigJSON: json.RawMessage(`{"seed": 25}`),
 		Backend:    backend{&current},
 		PageSize:   10,
+		User:       sdktest.UserConfig{Login: "User2@Example.com", ID: "u2"},
 		Entities: []sdktest.EntityConfig{
 			{
 				Name: "account", Fields: []string{"name", "city", "owner", "revenue", "modified"},
