@@ -111,6 +111,8 @@ func TestConformance(t *testing.T) {
 		ConfigJSON: cfg,
 		Backend:    backend{emu},
 		PageSize:   4,
+		User: sdktest.UserConfig{Login: emu.Users()[0].DomainName, ID: emu.Users()[0].SystemUserID,
+			Attributes: map[string]string{"business_unit": emu.Users()[0].BusinessUnitID}},
 		Entities: []sdktest.EntityConfig{
 			{
 				Name: "account", Fields: []string{"name", "telephone1", "address1_city", "revenue", "ownerid"},

@@ -14,6 +14,7 @@ type User struct {
 	SystemUserID   string `json:"systemuserid"`
 	FullName       string `json:"fullname"`
 	DomainName     string `json:"domainname"`
+	Email          string `json:"internalemailaddress,omitempty"`
 	BusinessUnitID string `json:"businessunitid"`
 }
 
@@ -35,6 +36,9 @@ func (s *Server) Users() []User {
 			SystemUserID: id.String(), FullName: fmt.Sprint(f["fullname"]),
 			DomainName: fmt.Sprint(f["domainname"]), BusinessUnitID: fmt.Sprint(f["_businessunitid_value"]),
 		})
+		if email, ok := f["internalemailaddress"].(string); ok {
+			out[len(out)-1].Email = email
+		}
 	}
 	return out
 }
