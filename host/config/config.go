@@ -171,13 +171,21 @@ type User struct {
 	Identities map[string]Identity
 }
 
-// Identity is who a user is in one source's back end.
+// Identity is who a user is in one source's back end. Exactly one of ID
+// and Login is set.
 type Identity struct {
 	// ID is the user's id in the back end; owner partition fields are
 	// compared to it.
 	ID string
+	// Login is the user's sign-in name in the back end (an e-mail address or
+	// domain name). The hub asks the source's connector for the user's id
+	// and attributes (sdk.UserResolver) when the source starts.
+	Login string
+	// LoginRange is the range of the login value; zero without a login.
+	LoginRange hcl.Range
 	// Attributes are compared by "<attr>:<field>" partition rules; nil when
-	// not given.
+	// not given. With a login they are merged over the connector's: the
+	// config's win.
 	Attributes map[string]string
 }
 

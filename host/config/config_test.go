@@ -191,6 +191,29 @@ source "erp" {
 		}
 	})
 
+	t.Run("an_identity_by_login_keeps_the_login_and_its_attributes", func(t *testing.T) {
+		cfg, err := Parse([]byte(`
+source "crm" { plugin = "dynamicscrm" }
+user "alice" {
+  password = "x"
+  identity "crm" {
+    login      = "Alice@Contoso.com"
+    id         = null
+    attributes = { region = "north" }
+  }
+}`), "x.hcl")
+		if err != nil {
+			t.Fatal(err)
+		}
+		u, _ := cfg.User("alice")
+		id := u.Identities["crm"]
+		if id.LoginRange.Start.Line != 6 {
+			t.Errorf("the login's range starts on line %d, want 6", id.LoginRange.Start.Line)
+		}
+		id.LoginRange = hcl.Range{}
+		equal(t, "identity", id, Identity{Login: "Alice@Contoso.com", Attributes: map[string]string{"region": "north"}})
+	})
+
 	t.Run("a_missing_file_is_an_error_naming_it", func(t *testing.T) {
 		_, err := Load(filepath.Join(t.TempDir(), "nope.hcl"))
 		if err == nil || !strings.Contains(err.Error(), "nope.hcl") {

@@ -182,7 +182,8 @@
 //	  password_hash = "$2a$10$..."   # bcrypt; or password = "..." (dev only); exactly one is required
 //	  role          = "user"         # user | admin; default user
 //	  identity "crm" {               # the user's identity on source "crm"
-//	    id         = "6f0d...-guid"  # required: the user's id in that back end
+//	    id         = "6f0d...-guid"  # the user's id in that back end; or:
+//	    # login    = "alice@contoso.com"  # the user's sign-in name: the connector finds the id
 //	    attributes = { business_unit = "..." }
 //	  }
 //	}
@@ -191,4 +192,16 @@
 // label must name a source; a user without an identity on a source sees only
 // that source's "*" entities. Attribute names are letters, digits and '_';
 // "owner" is reserved for the id.
+//
+// An identity gives exactly one of id and login. With login (an e-mail
+// address or domain name) the hub asks the source's connector for the user
+// when the source starts and when an admin restarts it: the id it answers is
+// the identity's id, and the attributes it answers (Dynamics CRM:
+// business_unit) are the identity's attributes, merged under the config's
+// attributes, which win. A source whose connector cannot resolve logins
+// (its plugin does not announce resolve_user) fails validate and start,
+// naming the user, the source and the plugin. A login the back end does not
+// know leaves the user without an identity on that source (only "*"
+// entities) and is shown in the admin API's source status as an
+// identity error; the hub runs on.
 package config

@@ -68,7 +68,16 @@ var errorCases = []errorCase{
 		[]string{"conf/test.hcl:1,1-13", "Missing password", `user "alice"`}},
 	{"an_identity_without_an_id_is_an_error",
 		"source \"crm\" {\n  plugin = \"p\"\n}\nuser \"a\" {\n  password = \"x\"\n  identity \"crm\" {}\n}\n",
-		[]string{"conf/test.hcl:6,3-17", "Missing identity id", `user "a" on source "crm"`}},
+		[]string{"conf/test.hcl:6,3-17", "Missing identity id", `user "a" on source "crm"`, `login = "<the user's e-mail or domain name>"`}},
+	{"an_identity_with_both_id_and_login_is_an_error",
+		"source \"crm\" {\n  plugin = \"p\"\n}\nuser \"a\" {\n  password = \"x\"\n  identity \"crm\" {\n    id    = \"1\"\n    login = \"a@contoso.com\"\n  }\n}\n",
+		[]string{"conf/test.hcl:8,5-10", "Conflicting identity", `user "a" on source "crm" has both id and login`}},
+	{"an_empty_login_is_an_error",
+		"source \"crm\" {\n  plugin = \"p\"\n}\nuser \"a\" {\n  password = \"x\"\n  identity \"crm\" { login = \" \" }\n}\n",
+		[]string{"conf/test.hcl:6,28-31", "Empty identity login", `user "a" on source "crm"`}},
+	{"a_login_that_is_not_a_string_is_a_type_error",
+		"source \"crm\" {\n  plugin = \"p\"\n}\nuser \"a\" {\n  password = \"x\"\n  identity \"crm\" { login = [\"a\"] }\n}\n",
+		[]string{"conf/test.hcl:6,28-33", "Wrong type"}},
 
 	// Types.
 	{"a_string_batch_size_is_a_type_error", "source \"crm\" {\n  plugin = \"p\"\n  batch_size = \"many\"\n}\n",

@@ -62,7 +62,7 @@ var (
 		Attributes: attrSchemas("password_hash", "password", "role"),
 		Blocks:     []hcl.BlockHeaderSchema{{Type: "identity", LabelNames: []string{"source"}}},
 	}
-	identitySchema = &hcl.BodySchema{Attributes: attrSchemas("id", "attributes")}
+	identitySchema = &hcl.BodySchema{Attributes: attrSchemas("id", "login", "attributes")}
 )
 
 // attrSchemas declares optional attributes; required ones are checked by
@@ -369,13 +369,25 @@ func (d *decoder) identity(b *hcl.Block, user string) Identity {
 	d.diags = append(d.diags, diags...)
 	attrs := content.Attributes
 	before := len(d.diags)
+	who := fmt.Sprintf("the identity of user %q on source %q", user, b.Labels[0])
+	hasID, hasLogin := false, false
 	if s, ev, ok := d.str(attrs, "id"); ok {
 		if s == "" {
-			d.errorf(ev.rng(), "Empty identity id", "the identity of user %q on source %q needs the user's id in that back end.", user, b.Labels[0])
+			d.errorf(ev.rng(), "Empty identity id", "%s needs the user's id in that back end.", who)
 		}
-		id.ID = s
-	} else if len(d.diags) == before {
-		d.errorf(b.DefRange, "Missing identity id", "the identity of user %q on source %q needs id = \"<the user's id in that back end>\".", user, b.Labels[0])
+		id.ID, hasID = s, true
+	}
+	if s, ev, ok := d.str(attrs, "login"); ok {
+		if strings.TrimSpace(s) == "" {
+			d.errorf(ev.rng(), "Empty identity login", "%s needs the user's sign-in name in that back end (an e-mail address or domain name).", who)
+		}
+		id.Login, id.LoginRange, hasLogin = s, ev.rng(), true
+	}
+	switch {
+	case hasID && hasLogin:
+		d.errorf(attrs["login"].NameRange, "Conflicting identity", "%s has both id and login; keep one: id is the user's id in the back end, login asks the connector for it.", who)
+	case !hasID && !hasLogin && len(d.diags) == before:
+		d.errorf(b.DefRange, "Missing identity id", "%s needs id = \"<the user's id in that back end>\" or login = \"<the user's e-mail or domain name>\".", who)
 	}
 	if items, ok := d.strMap(attrs, "attributes"); ok {
 		id.Attributes = make(map[string]string, len(items))
