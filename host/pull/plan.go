@@ -103,18 +103,22 @@ func schemaHash(pl *plan, ent *config.Entity, es sdk.EntitySchema) string {
 // convert turns a page's records into mirror rows: records that match the
 // filter are projected and placed; the ids of those that do not are
 // returned for removal (a record that stops matching leaves the mirror).
+//
+// Records that crossed the plugin boundary carry their fields twice: the
+// JSON the plugin sent (Raw) and its decoding (Fields, numbers as
+// json.Number). Filter and partition read the map; when the projection
+// keeps every field the plugin sent, the row stores Raw as it came,
+// without encoding the map again.
 func (pl *plan) convert(recs []sdk.Record) (puts []store.MirrorRecord, removes []string, err error) {
 	puts = make([]store.MirrorRecord, 0, len(recs))
 	var buf bytes.Buffer
 	for i := range recs {
 		r := &recs[i]
-		raw, err := r.FieldsJSON()
-		if err != nil {
-			return nil, nil, fmt.Errorf("record %q: encode fields: %w", r.ID, err)
-		}
-		m, err := decodeObject(raw)
-		if err != nil {
-			return nil, nil, fmt.Errorf("record %q: fields are not a JSON object: %w", r.ID, err)
+		m := r.Fields
+		if m == nil && len(r.Raw) > 0 {
+			if m, err = decodeObject(r.Raw); err != nil {
+				return nil, nil, fmt.Errorf("record %q: fields are not a JSON object: %w", r.ID, err)
+			}
 		}
 		ok, err := filter.Eval(pl.filter, m)
 		if err != nil {
@@ -125,22 +129,18 @@ func (pl *plan) convert(recs []sdk.Record) (puts []store.MirrorRecord, removes [
 			continue
 		}
 		part := partition.Of(pl.rule, pl.entity, m)
-		if pl.keep != nil {
-			for k := range m {
-				if !pl.keep[k] {
-					delete(m, k)
-				}
+		fields := r.Raw
+		if len(fields) == 0 || !pl.keepsAll(m) {
+			buf.Reset()
+			enc := json.NewEncoder(&buf)
+			enc.SetEscapeHTML(false)
+			if err := enc.Encode(pl.project(m)); err != nil {
+				return nil, nil, fmt.Errorf("record %q: encode fields: %w", r.ID, err)
 			}
+			fields = bytes.Clone(bytes.TrimRight(buf.Bytes(), "\n"))
 		}
-		buf.Reset()
-		enc := json.NewEncoder(&buf)
-		enc.SetEscapeHTML(false)
-		if err := enc.Encode(m); err != nil {
-			return nil, nil, fmt.Errorf("record %q: encode fields: %w", r.ID, err)
-		}
-		fields := bytes.TrimRight(buf.Bytes(), "\n")
 		sum := sha256.Sum256(fields)
-		mr := store.MirrorRecord{ID: r.ID, Version: r.Version, Fields: bytes.Clone(fields),
+		mr := store.MirrorRecord{ID: r.ID, Version: r.Version, Fields: fields,
 			Hash: hex.EncodeToString(sum[:16]), Partition: part}
 		if !r.ModifiedAt.IsZero() {
 			t := r.ModifiedAt.UTC()
@@ -149,6 +149,37 @@ func (pl *plan) convert(recs []sdk.Record) (puts []store.MirrorRecord, removes [
 		puts = append(puts, mr)
 	}
 	return puts, removes, nil
+}
+
+// keepsAll reports whether the projection keeps every field of m.
+func (pl *plan) keepsAll(m map[string]any) bool {
+	if pl.keep == nil {
+		return true
+	}
+	for k := range m {
+		if !pl.keep[k] {
+			return false
+		}
+	}
+	return true
+}
+
+// project is m without the fields the projection drops; m itself (which
+// may be the connector's own map) is left alone.
+func (pl *plan) project(m map[string]any) map[string]any {
+	if m == nil {
+		return map[string]any{}
+	}
+	if pl.keepsAll(m) {
+		return m
+	}
+	out := make(map[string]any, len(pl.keep))
+	for k, v := range m {
+		if pl.keep[k] {
+			out[k] = v
+		}
+	}
+	return out
 }
 
 // decodeObject decodes a JSON object keeping numbers as json.Number, so

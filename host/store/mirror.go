@@ -89,7 +89,37 @@ func (s *Store) ApplyBatch(ctx context.Context, b Batch) (BatchResult, error) {
 	if err != nil {
 		return BatchResult{}, fmt.Errorf("apply batch %s/%s: %w", b.Source, b.Entity, err)
 	}
+	s.analyzeAsTablesGrow(ctx, int64(len(b.Put)+len(b.Remove)))
 	return res, nil
+}
+
+// firstAnalyze is the number of rows written after which PostgreSQL's
+// statistics of the mirror's tables are first refreshed.
+const firstAnalyze = 2000
+
+// analyzeAsTablesGrow refreshes PostgreSQL's statistics of the mirror's
+// tables each time the rows this process has written double. A table filled
+// since the migration has none until autovacuum's first visit (and none at
+// all where autovacuum is off); without them the planner reads the records
+// of a whole entity through idx_records_pass to find a page's 500 ids, and
+// a full pull slows down as the mirror grows. The doubling keeps the
+// ANALYZE runs to a logarithm of the rows written.
+func (s *Store) analyzeAsTablesGrow(ctx context.Context, n int64) {
+	if s.kind != KindPostgres || n == 0 {
+		return
+	}
+	total := s.written.Add(n)
+	old := s.analyzeAt.Load()
+	next := old
+	if next == 0 {
+		next = firstAnalyze
+	}
+	if total < next || !s.analyzeAt.CompareAndSwap(old, 2*total) {
+		return
+	}
+	if err := s.db.WithContext(ctx).Exec("ANALYZE records, partition_items").Error; err != nil {
+		s.log.Warn("refresh the mirror's table statistics", "error", err)
+	}
 }
 
 // plannedItem is a partition item to write once seqs are known.

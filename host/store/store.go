@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -67,6 +68,9 @@ type Store struct {
 	// versions (KeepHistory).
 	histMu  sync.RWMutex
 	history map[string]bool
+	// written counts the mirror rows this process has written, analyzeAt
+	// when the tables' statistics are next refreshed (analyzeAsTablesGrow).
+	written, analyzeAt atomic.Int64
 }
 
 // Open opens (creating when needed) the database and migrates it.
