@@ -37,6 +37,17 @@ type PluginState struct {
 	State     string `json:"state"`
 	LastError string `json:"last_error,omitempty"`
 	Restarts  int    `json:"restarts"`
+	// IdentityErrors are the users whose login (`identity { login = ... }`)
+	// the source's connector could not resolve when the source last
+	// started: they have no identity on the source.
+	IdentityErrors []IdentityError `json:"identity_errors,omitempty"`
+}
+
+// IdentityError is a user's login a source's connector could not resolve.
+type IdentityError struct {
+	User  string `json:"user"`
+	Login string `json:"login"`
+	Error string `json:"error"`
 }
 
 // Sources is what the API needs of the configured sources and their

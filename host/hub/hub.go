@@ -117,10 +117,13 @@ func Open(ctx context.Context, opts Options) (_ *Hub, err error) {
 	if err != nil {
 		return nil, err
 	}
-	h.api = api.New(api.Deps{Store: h.store, Config: cfg, Sources: apiSources{h.sources}, Puller: h.puller, Pusher: h.pusher,
+	h.api = api.New(api.Deps{Store: h.store, Config: cfg, Sources: apiSources{h}, Puller: h.puller, Pusher: h.pusher,
 		Files: h.files, Events: h.events, Logger: log, Registry: h.reg, CheckpointKey: key})
 	if err := h.api.SyncUsers(ctx); err != nil {
 		return nil, fmt.Errorf("load the config's users: %w", err)
+	}
+	if err := h.sources.storeIdentities(ctx, h.store, cfg); err != nil {
+		return nil, fmt.Errorf("store the users' resolved identities: %w", err)
 	}
 	return h, nil
 }
@@ -253,12 +256,12 @@ func (h *Hub) Close() {
 }
 
 // apiSources shows the sources to the API.
-type apiSources struct{ s *Sources }
+type apiSources struct{ h *Hub }
 
-func (a apiSources) Names() []string { return a.s.Names() }
+func (a apiSources) Names() []string { return a.h.sources.Names() }
 
 func (a apiSources) Schema(_ context.Context, source string) (sdk.Schema, error) {
-	src, ok := a.s.Get(source)
+	src, ok := a.h.sources.Get(source)
 	if !ok {
 		return sdk.Schema{}, fmt.Errorf("unknown source %q", source)
 	}
@@ -266,28 +269,35 @@ func (a apiSources) Schema(_ context.Context, source string) (sdk.Schema, error)
 }
 
 func (a apiSources) State(source string) api.PluginState {
-	src, ok := a.s.Get(source)
+	src, ok := a.h.sources.Get(source)
 	if !ok {
 		return api.PluginState{State: "unknown"}
 	}
-	if src.Host == nil {
-		return api.PluginState{State: "in_process"}
+	ps := api.PluginState{State: "in_process"}
+	if src.Host != nil {
+		st := src.Host.State()
+		ps = api.PluginState{State: strings.ToLower(st.Phase.String()), Restarts: st.Restarts}
+		if st.LastError != nil {
+			ps.LastError = st.LastError.Error()
+		}
 	}
-	st := src.Host.State()
-	ps := api.PluginState{State: strings.ToLower(st.Phase.String()), Restarts: st.Restarts}
-	if st.LastError != nil {
-		ps.LastError = st.LastError.Error()
+	for _, ie := range src.IdentityErrors() {
+		ps.IdentityErrors = append(ps.IdentityErrors, api.IdentityError{User: ie.User, Login: ie.Login, Error: ie.Err.Error()})
 	}
 	return ps
 }
 
+// Restart restarts the source's plugin (an injected client has none) and
+// resolves the users' logins on it again.
 func (a apiSources) Restart(ctx context.Context, source string) error {
-	src, ok := a.s.Get(source)
+	src, ok := a.h.sources.Get(source)
 	if !ok {
 		return fmt.Errorf("unknown source %q", source)
 	}
-	if src.Host == nil {
-		return nil
+	if src.Host != nil {
+		if err := src.Host.Restart(ctx); err != nil {
+			return err
+		}
 	}
-	return src.Host.Restart(ctx)
+	return a.h.sources.ResolveLogins(ctx, a.h.store, a.h.cfg, source)
 }

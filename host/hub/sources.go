@@ -26,6 +26,11 @@ type Source struct {
 	Schema   sdk.Schema
 	// Filters holds each entity's parsed filter (nil = none).
 	Filters map[string]filter.Expr
+
+	// idMu guards the last resolution of the users' logins (identities.go).
+	idMu           sync.Mutex
+	resolved       map[string]config.Identity // by user name
+	identityErrors []IdentityError
 }
 
 // Sources holds every source of the config.
@@ -33,6 +38,11 @@ type Sources struct {
 	mu     sync.RWMutex
 	byName map[string]*Source
 	order  []string
+
+	log     hclog.Logger
+	timeout time.Duration
+	// storeMu makes writes of resolved identities one at a time.
+	storeMu sync.Mutex
 }
 
 // SourceOptions say how to reach connectors.
@@ -46,7 +56,8 @@ type SourceOptions struct {
 	Timeout time.Duration
 }
 
-// StartSources launches and checks every source. Problems of all sources
+// StartSources launches and checks every source, and resolves the users'
+// logins on it (see identities.go). Problems of all sources
 // are reported together, each naming the source, and with file:line when a
 // config position is known; the plugins already started are stopped.
 func StartSources(ctx context.Context, cfg *config.Config, opts SourceOptions) (*Sources, error) {
@@ -58,7 +69,7 @@ func StartSources(ctx context.Context, cfg *config.Config, opts SourceOptions) (
 		opts.Timeout = time.Minute
 	}
 	bins, discoverErr := discover(cfg, opts.Clients)
-	s := &Sources{byName: map[string]*Source{}}
+	s := &Sources{byName: map[string]*Source{}, log: log, timeout: opts.Timeout}
 	var errs []error
 	for i := range cfg.Sources {
 		sc := &cfg.Sources[i]
@@ -131,18 +142,19 @@ func startSource(ctx context.Context, cfg *config.Config, sc *config.Source, bin
 		}
 		src.Host, src.Client = h, h.Client()
 	}
-	if err := src.check(ctx, opts.Timeout); err != nil {
+	if err := src.check(ctx, opts.Timeout, cfg.Users); err != nil {
 		if src.Host != nil {
 			src.Host.Stop()
 		}
 		return nil, err
 	}
+	src.resolveLogins(ctx, cfg.Users, opts.Timeout, log)
 	return src, nil
 }
 
 // check asks the connector who it is and what it has, and holds the
-// source's entities against that.
-func (src *Source) check(ctx context.Context, timeout time.Duration) error {
+// source's entities and the users' logins on it against that.
+func (src *Source) check(ctx context.Context, timeout time.Duration, users []config.User) error {
 	sc := src.Config
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -153,6 +165,9 @@ func (src *Source) check(ctx context.Context, timeout time.Duration) error {
 	if !src.Desc.Has(sdk.CapFetch) && len(sc.Entities) > 0 {
 		return config.ErrorAt(sc.Range, fmt.Sprintf("Source %q: plugin %q cannot fetch records", sc.Name, sc.Plugin),
 			"the source lists entities, but the connector does not implement Fetch")
+	}
+	if err := src.requireResolver(users); err != nil {
+		return err
 	}
 	chk, err := src.Client.Check(ctx)
 	if err != nil {
