@@ -60,6 +60,10 @@ func devCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer h.Close()
+			fmt.Fprintln(cmd.OutOrStdout(), "synchub demo: loading the emulators' data into the hub…")
+			if err := d.Load(ctx, cfg, h); err != nil {
+				return err
+			}
 			d.PrintWelcome(cmd.OutOrStdout(), cfg.Hub.Listen)
 			return h.Run(ctx)
 		},
@@ -82,6 +86,26 @@ type demo struct {
 	Dropbox    *dbxemu.Server
 	ConfigPath string
 	Alice, Bob crmemu.User
+}
+
+// Load runs the first pull of every source and the first file listing
+// before the demo says it is ready, so a device's first sync gets records
+// and documents at once. Later changes come by the sources' intervals.
+func (d *demo) Load(ctx context.Context, cfg *config.Config, h *hub.Hub) error {
+	for _, src := range cfg.Sources {
+		if len(src.Entities) == 0 {
+			continue
+		}
+		if err := h.Puller().PullSource(ctx, src.Name, nil, false); err != nil {
+			return fmt.Errorf("demo: first pull of %s: %w", src.Name, err)
+		}
+	}
+	for _, src := range h.Files().ListingSources(ctx) {
+		if _, err := h.Files().SyncSource(ctx, src, false); err != nil {
+			return fmt.Errorf("demo: first file listing of %s: %w", src, err)
+		}
+	}
+	return nil
 }
 
 func (d *demo) Close() {
@@ -164,12 +188,31 @@ source "crm" {
     fields       = ["name", "accountnumber", "telephone1", "emailaddress1", "address1_city", "revenue", "ownerid"]
     partition_by = "owner:ownerid"
     conflict     = "merge"
+    files {
+      mode     = "eager"
+      suffixes = [".pdf", ".txt", ".docx", ".xlsx", ".png", ".jpg"]
+      max_size = "10MiB"
+      quota    = "200MiB"
+    }
   }
   entity "contact" {
     fields       = ["firstname", "lastname", "emailaddress1", "telephone1", "jobtitle", "parentcustomerid", "ownerid"]
     partition_by = "owner:ownerid"
     parents      = ["account"]
   }
+}
+
+# Documents of the accounts in Dropbox, under /synchub/account/<name>_<id>/:
+# they reach devices beside the CRM's own notes.
+source "docs" {
+  plugin    = "dropbox"
+  attach_to = "crm"
+  config = {
+    access_token = "synchub-dev"
+    api_url      = "{{.Dropbox}}"
+    content_url  = "{{.Dropbox}}"
+  }
+  interval = "30s"
 }
 
 user "alice" {
