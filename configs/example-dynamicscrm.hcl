@@ -1,7 +1,7 @@
 # Example: Dynamics 365 / Dataverse as a back end.
 #
-# Accounts and contacts sync to the devices of their owners, notes
-# (annotation) carry the attachments. Secrets come from the environment:
+# Accounts and contacts sync to the devices of their owners; their notes'
+# documents (annotation) come along as the records' files. Secrets come from the environment:
 #
 #   export CRM_TENANT_ID=... CRM_CLIENT_ID=... CRM_CLIENT_SECRET=...
 #   synchub validate configs/example-dynamicscrm.hcl
@@ -49,10 +49,10 @@ source "crm" {
   entity "account" {
     fields = [
       "name", "accountnumber", "telephone1", "address1_city",
-      "revenue", "description", "_ownerid_value",
+      "revenue", "description", "ownerid",
     ]
     filter       = "statecode eq 0"          # active accounts only
-    partition_by = "owner:_ownerid_value"    # each user gets the accounts they own
+    partition_by = "owner:ownerid"           # each user gets the accounts they own
     conflict     = "merge"                   # disjoint field edits merge...
     tie_break    = "server_wins"             # ...overlaps keep the server's value
     field_owner  = {
@@ -60,33 +60,26 @@ source "crm" {
       description = "device"                 # the field rep owns the description
     }
     page_size = 1000
-  }
 
-  entity "contact" {
-    fields = [
-      "firstname", "lastname", "fullname", "emailaddress1", "telephone1",
-      "_parentcustomerid_value", "_owningbusinessunit_value",
-    ]
-    filter       = "statecode eq 0"
-    # Everyone in the same business unit sees its contacts; the unit comes
-    # from the user's identity attributes below.
-    partition_by = "business_unit:_owningbusinessunit_value"
-    parents      = ["account"]               # a new account goes up before its contacts
-    conflict     = "device_wins"             # the device's changed fields win
-  }
-
-  entity "annotation" {                      # notes, with their file attachments
-    fields       = ["subject", "notetext", "filename", "mimetype", "filesize", "isdocument", "_objectid_value", "_ownerid_value"]
-    partition_by = "owner:_ownerid_value"
-    parents      = ["account", "contact"]
-    conflict     = "server_wins"
-
-    files {
+    files {                                  # the documents of the accounts' notes
       mode     = "eager"                     # fetch during sync, not when opened
       suffixes = [".pdf", ".jpg", ".png"]
       max_size = "10MiB"                     # larger files are listed, fetched on demand
       quota    = "100MiB"                    # per device
     }
+  }
+
+  entity "contact" {
+    fields = [
+      "firstname", "lastname", "fullname", "emailaddress1", "telephone1",
+      "parentcustomerid", "owningbusinessunit",
+    ]
+    filter       = "statecode eq 0"
+    # Everyone in the same business unit sees its contacts; the unit comes
+    # from the user's identity attributes below.
+    partition_by = "business_unit:owningbusinessunit"
+    parents      = ["account"]               # a new account goes up before its contacts
+    conflict     = "device_wins"             # the device's changed fields win
   }
 
   entity "product" {                         # the catalogue: everyone, read only
@@ -110,7 +103,7 @@ user "alice" {
 user "bob" {
   password_hash = "$2a$10$C2Z4qW8XEaD8wlbEMeD9se3NHSRdSKDLGVB639rqpM/026MTseTKW"
   identity "crm" {
-    id         = "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"
+    id         = "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"   # or: login = "bob@contoso.com" (the connector looks the systemuser up)
     attributes = { business_unit = "0b7a1c2d-3e4f-4a5b-8c6d-7e8f9a0b1c2d" }
   }
 }

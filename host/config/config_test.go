@@ -234,7 +234,7 @@ func TestShippedConfigs(t *testing.T) {
 	}{
 		{name: "the_empty_config_loads_with_no_sources", file: "empty.hcl"},
 		{name: "the_dynamics_example_loads_with_its_entities_and_users", file: "example-dynamicscrm.hcl",
-			sources: 1, users: 3, wantEntites: []string{"account", "contact", "annotation", "product"}},
+			sources: 1, users: 3, wantEntites: []string{"account", "contact", "product"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
