@@ -31,12 +31,18 @@ type recorder struct {
 	lastSeq   int64
 	counts    map[string]int
 	latencies []time.Duration
+
+	// What flush writes at the end of the batch.
+	mirror      map[string]*mirrorWrites // by entity
+	appliedMuts []int64                  // mutations applied, awaiting their seq
+	doneOps     []int64                  // ops applied, to delete
 }
 
 // reset forgets what a failed (retried) transaction noted.
 func (rc *recorder) reset() {
 	rc.parts, rc.lastSeq, rc.counts, rc.latencies = map[string]bool{}, 0, map[string]int{}, nil
 	rc.refresh = map[string]bool{}
+	rc.mirror, rc.appliedMuts, rc.doneOps = map[string]*mirrorWrites{}, nil, nil
 }
 
 // load reads the batch's in-flight mutations.
@@ -199,15 +205,12 @@ func (rc *recorder) group(batch []store.PushOp, results map[string]sdk.OpResult)
 	return nil
 }
 
-// applied writes the back end's record to the mirror (a seq, partition
-// items: devices receive it) and marks the op's mutations applied, or
-// sends the second pass of a two-pass op.
+// applied queues the back end's record for the mirror (flush writes it:
+// a seq, partition items, devices receive it) and marks the op's mutations
+// applied, or sends the second pass of a two-pass op.
 func (rc *recorder) applied(op store.PushOp, muts []store.PushMutation, res sdk.OpResult) error {
 	src := rc.r.src
-	ent, es, err := rc.r.entity(op.Entity)
-	if err != nil {
-		return err
-	}
+	var err error
 	id := res.ID
 	if id == "" {
 		id = op.RecordID
@@ -225,25 +228,17 @@ func (rc *recorder) applied(op store.PushOp, muts []store.PushMutation, res sdk.
 			rc.refresh[op.Entity] = true
 		}
 	}
-	var br store.BatchResult
+	// The mirror write waits for the end of the batch (flush): one write
+	// per entity instead of one per op.
 	switch {
 	case stale:
 	case op.Kind == string(sdk.OpDelete):
-		if br, err = rc.tx.ApplyMirror(store.Batch{Source: src.Name, Entity: op.Entity, Remove: []string{id}}); err != nil {
-			return err
-		}
+		rc.queueMirror(op.Entity, nil, id)
 	case res.Record != nil:
 		rec := *res.Record
 		rec.ID = id
-		puts, removes, err := pull.MirrorRecords(src, ent, es, []sdk.Record{rec})
-		if err != nil {
-			return fmt.Errorf("mirror the record of op %d: %w", op.ID, err)
-		}
-		if br, err = rc.tx.ApplyMirror(store.Batch{Source: src.Name, Entity: op.Entity, Put: puts, Remove: removes}); err != nil {
-			return err
-		}
+		rc.queueMirror(op.Entity, &rec, "")
 	}
-	rc.note(br)
 	version := ""
 	if res.Record != nil {
 		version = res.Record.Version
@@ -271,19 +266,12 @@ func (rc *recorder) applied(op store.PushOp, muts []store.PushMutation, res sdk.
 		return rc.replace(op, muts, &next, cols)
 	}
 
-	seq := br.LastSeq
-	if seq == 0 {
-		// Nothing new in the mirror (no record returned, or the mirror
-		// had it already): a seq of its own still tells the device.
-		if seq, err = rc.tx.TakeSeq(src.Name); err != nil {
-			return err
-		}
-	}
 	var lost []string
 	if len(op.Lost) > 0 {
 		_ = json.Unmarshal(op.Lost, &lost)
 	}
-	cols := map[string]any{"status": store.MutationApplied, "applied_seq": seq, "backend_id": id, "op_id": 0,
+	// applied_seq is set by flush, once the mirror has been written.
+	cols := map[string]any{"status": store.MutationApplied, "backend_id": id, "op_id": 0,
 		"resolved_at": rc.now, "reason": "", "parked": false, "result_version": version}
 	outcome := outApplied
 	if len(lost) > 0 {
@@ -291,12 +279,76 @@ func (rc *recorder) applied(op store.PushOp, muts []store.PushMutation, res sdk.
 			"reason":          fmt.Sprintf("the server's values of %s were kept; the device's other changes were applied", strings.Join(lost, ", ")),
 			"conflict_fields": mustJSON(lost), "server_record": recordJSON(res.Record)}
 		outcome = outConflicted
+	} else {
+		rc.appliedMuts = append(rc.appliedMuts, mutIDs(muts)...)
 	}
 	if err := rc.tx.UpdateMutations(mutIDs(muts), cols); err != nil {
 		return err
 	}
 	rc.resolved(outcome, muts)
-	return rc.tx.DeleteOps(op.ID)
+	rc.doneOps = append(rc.doneOps, op.ID)
+	return nil
+}
+
+// mirrorWrites are an entity's records (and deletions) answered by the
+// back end in one batch, written to the mirror together by flush.
+type mirrorWrites struct {
+	recs    []sdk.Record
+	removes []string
+}
+
+func (rc *recorder) queueMirror(entity string, rec *sdk.Record, remove string) {
+	w := rc.mirror[entity]
+	if w == nil {
+		w = &mirrorWrites{}
+		rc.mirror[entity] = w
+	}
+	if rec != nil {
+		w.recs = append(w.recs, *rec)
+	}
+	if remove != "" {
+		w.removes = append(w.removes, remove)
+	}
+}
+
+// flush ends a batch's recording: the applied records reach the mirror
+// with one write per entity (a seq each, partition items: devices receive
+// them), the applied mutations get the seq at which a device has them,
+// and the applied ops are deleted.
+func (rc *recorder) flush() error {
+	src := rc.r.src
+	var seq int64
+	for _, entity := range sortedKeys(rc.mirror) {
+		w := rc.mirror[entity]
+		ent, es, err := rc.r.entity(entity)
+		if err != nil {
+			return err
+		}
+		puts, removes, err := pull.MirrorRecords(src, ent, es, w.recs)
+		if err != nil {
+			return fmt.Errorf("mirror the records the back end answered for %s: %w", entity, err)
+		}
+		br, err := rc.tx.ApplyMirror(store.Batch{Source: src.Name, Entity: entity, Put: puts, Remove: append(removes, w.removes...)})
+		if err != nil {
+			return err
+		}
+		rc.note(br)
+		seq = max(seq, br.LastSeq)
+	}
+	if len(rc.appliedMuts) > 0 {
+		if seq == 0 {
+			// Nothing new in the mirror (no record returned, or the mirror
+			// had it already): a seq of its own still tells the device.
+			var err error
+			if seq, err = rc.tx.TakeSeq(src.Name); err != nil {
+				return err
+			}
+		}
+		if err := rc.tx.UpdateMutations(rc.appliedMuts, map[string]any{"applied_seq": seq}); err != nil {
+			return err
+		}
+	}
+	return rc.tx.DeleteOps(rc.doneOps...)
 }
 
 // rebase moves the device's later mutations of the record, based on the

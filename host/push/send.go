@@ -110,14 +110,17 @@ func (r *runner) sendBatch(ctx context.Context, batch []store.PushOp) error {
 			return rec.transient(batch, upErr.Error(), retryAfter(upErr))
 		}
 		if atomic {
-			return rec.group(batch, results)
+			if err := rec.group(batch, results); err != nil {
+				return err
+			}
+			return rec.flush()
 		}
 		for _, op := range batch {
 			if err := rec.result(op, results); err != nil {
 				return err
 			}
 		}
-		return nil
+		return rec.flush()
 	})
 	if err != nil {
 		return fmt.Errorf("record results: %w", err)
