@@ -293,13 +293,26 @@ func (a *acceptor) checkRecords(ctx context.Context, cands []*candidate) error {
 		if err != nil {
 			return err
 		}
+		// A record the caller saw may have left the mirror since (deleted
+		// on the server, out of the filter): its tombstone in the caller's
+		// partitions lets the edit through to the conflict policy.
+		var gone []string
+		for _, id := range look {
+			if _, ok := recs[id]; !ok {
+				gone = append(gone, id)
+			}
+		}
+		removed, err := a.p.st.RemovedFrom(ctx, a.src.Name, entity, gone, sortedKeys(a.parts))
+		if err != nil {
+			return err
+		}
 		chain, err := a.p.st.DeviceApplied(ctx, a.src.Name, a.req.DeviceID, entity, look)
 		if err != nil {
 			return err
 		}
 		batchCreates := map[string]bool{}
 		for _, c := range cs {
-			c.reason = a.checkRecord(ctx, c, ent, creates, recs, chain, batchCreates)
+			c.reason = a.checkRecord(ctx, c, ent, creates, recs, removed, chain, batchCreates)
 			if c.reason == "" && c.m.Op == string(sdk.OpCreate) {
 				batchCreates[c.m.ID] = true
 			}
@@ -309,7 +322,7 @@ func (a *acceptor) checkRecords(ctx context.Context, cands []*candidate) error {
 }
 
 func (a *acceptor) checkRecord(ctx context.Context, c *candidate, ent *config.Entity, creates map[string]store.PushMutation,
-	recs map[string]store.Record, chain []store.PushMutation, batchCreates map[string]bool) string {
+	recs map[string]store.Record, removed map[string]bool, chain []store.PushMutation, batchCreates map[string]bool) string {
 	m := c.m
 	own, hasOwn := creates[m.ID]
 	// The device's own create makes the record its own to edit until it is
@@ -335,7 +348,7 @@ func (a *acceptor) checkRecord(ctx context.Context, c *candidate, ent *config.En
 		}
 		return ""
 	}
-	if !inMirror && !ownLive && !batchCreates[m.ID] {
+	if !inMirror && !ownLive && !batchCreates[m.ID] && !removed[id] {
 		return fmt.Sprintf("no %s %s in your partitions", m.Entity, m.ID)
 	}
 	if inMirror && !a.parts[rec.Partition] {

@@ -20,6 +20,10 @@ func TestAcceptRejects(t *testing.T) {
 	storetest.ForEachDB(t, func(t *testing.T, s *store.Store) {
 		e := newEnv(t, s)
 		e.pull()
+		// acc-0004 was another user's: its tombstone is not in u1's
+		// partitions.
+		e.conn.Delete("account", "acc-0004")
+		e.pull()
 		_, v, _ := e.record("account", "acc-0003")
 		owner := ref("user", "u1")
 		dup := create("account", "d-1", map[string]any{"name": "D", "owner": owner})
@@ -46,6 +50,7 @@ func TestAcceptRejects(t *testing.T) {
 			{"a_bad_client_time", Mutation{MutationID: mid(), Entity: "account", Op: "create", ID: "x", ClientTime: "yesterday", Fields: fieldsJSON(map[string]any{"name": "x", "owner": owner})}, "client_time"},
 			{"an_update_of_another_users_record", update("account", "acc-0001", "1", map[string]any{"city": "x"}), "in your partitions"},
 			{"an_update_of_a_record_that_does_not_exist", update("account", "nope", "1", map[string]any{"city": "x"}), "in your partitions"},
+			{"an_update_of_another_users_record_deleted_since", update("account", "acc-0004", "1", map[string]any{"city": "x"}), "in your partitions"},
 			{"a_create_in_another_users_partition", create("account", "n-3", map[string]any{"name": "x", "owner": ref("user", "u2")}), "outside your partitions"},
 			{"a_create_with_no_owner", create("account", "n-4", map[string]any{"name": "x"}), "outside your partitions"},
 			{"a_create_whose_id_is_another_users_record", create("account", "acc-0001", map[string]any{"name": "x", "owner": owner}), "is taken"},

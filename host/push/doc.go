@@ -17,13 +17,17 @@
 // create whose id is another user's record. (device, mutation_id) is the
 // permanent idempotency key: a re-send with the same content is accepted
 // and changes nothing, other content under the same id is rejected. A
+// record the device saw that has since left the mirror (deleted on the
+// server, out of the filter) is still the caller's to edit while its
+// tombstone in the caller's partitions is kept: the conflict policy
+// decides, as it would had the edit arrived before the pull. A
 // group is accepted only when the connector announces atomic batches and
 // it fits one Upload, and is accepted or rejected whole; a group id names
 // one set of mutations. An update's base version is followed through the
 // device's own applied edits (the device had not downloaded their result
 // yet), and the base version's fields are snapshot for the policies that
 // need them (from the mirror, or the record history the store keeps for
-// merge and device_wins_full entities).
+// merge, device_wins_full and user_decides entities, removals included).
 //
 // # Ops: the unit of exactly once
 //

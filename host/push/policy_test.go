@@ -71,6 +71,11 @@ func policyCases() map[string]policyCase {
 			ud.parked, ud.resolved = true, "Rome"
 		}
 		out[p+"/"+updateDelete] = ud
+		// The same when the hub mirrored the delete before the device
+		// uploaded: the edit still meets the policy, not a rejection.
+		udm := ud
+		udm.pullFirst = true
+		out[p+"/"+updateDelete+"_mirrored_first"] = udm
 		// delete/update
 		du := c(deleteUpdate)
 		switch p {

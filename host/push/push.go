@@ -197,8 +197,12 @@ func New(opts Options) (*Pusher, error) {
 	return p, nil
 }
 
+// needsBase says the entity keeps record history: merges need the base
+// version's fields, and so does re-creating a record deleted on the
+// server (device_wins_full, and the keep_mine a user_decides error asks
+// for) when the mirror dropped it before the device's edit arrived.
 func needsBase(policy string) bool {
-	return policy == policyMerge || policy == policyDeviceWinsFull
+	return policy == policyMerge || policy == policyDeviceWinsFull || policy == policyUserDecides
 }
 
 func defaultBackoff(attempt int) time.Duration {

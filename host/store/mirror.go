@@ -168,7 +168,7 @@ func applyBatch(tx *gorm.DB, b Batch) (BatchResult, error) {
 		deleteIDs   []string
 		writes      []int // indexes into puts to upsert
 		restamp     []string
-		replaced    []string // records moving to another version, for history
+		replaced    []string // records moving to another version or removed, for history
 		recordDelta int64
 	)
 	for _, id := range removes {
@@ -177,6 +177,11 @@ func applyBatch(tx *gorm.DB, b Batch) (BatchResult, error) {
 			continue
 		}
 		deleteIDs = append(deleteIDs, id)
+		if b.history {
+			// A device's edit based on it may still come: merge and
+			// re-create need its fields.
+			replaced = append(replaced, id)
+		}
 		if o.Partition != "" {
 			items = append(items, plannedItem{partition: o.Partition, id: id, removed: true, record: -1})
 		}

@@ -238,6 +238,29 @@ func (s *Store) MirrorRecords(ctx context.Context, source, entity string, ids []
 	return out, nil
 }
 
+// RemovedFrom returns which of ids an entity's records left one of
+// partitions (a REMOVE tombstone is kept there): records a holder of those
+// partitions saw, since deleted on the server or gone out of the mirror
+// (a filter), so no longer in the mirror.
+func (s *Store) RemovedFrom(ctx context.Context, source, entity string, ids, partitions []string) (map[string]bool, error) {
+	out := map[string]bool{}
+	if len(ids) == 0 || len(partitions) == 0 {
+		return out, nil
+	}
+	for part := range slices.Chunk(ids, chunk) {
+		var found []string
+		if err := s.rdb.WithContext(ctx).Model(&PartitionItem{}).Distinct("id").
+			Where("source = ? AND entity = ? AND removed = ? AND id IN ? AND partition IN ?", source, entity, true, part, partitions).
+			Pluck("id", &found).Error; err != nil {
+			return nil, fmt.Errorf("tombstones %s/%s: %w", source, entity, err)
+		}
+		for _, id := range found {
+			out[id] = true
+		}
+	}
+	return out, nil
+}
+
 // DeviceMutations returns the device's stored mutations with the given
 // mutation ids, by mutation id.
 func (s *Store) DeviceMutations(ctx context.Context, deviceID int64, mutationIDs []string) (map[string]PushMutation, error) {
