@@ -30,19 +30,28 @@ func TestDeletesOnBothSidesConverge(t *testing.T) {
 	cases := []struct {
 		policy                string
 		edited, deleted, both deleteOutcome
+		// pullFirst: the hub mirrors the server's changes before the
+		// device uploads (an edit of a record gone from the mirror).
+		pullFirst bool
 	}{
 		// The edit of a deleted record is not found; the delete of an
 		// edited record is a conflict whose server record comes back.
-		{"server_wins", deleteOutcome{false, take}, deleteOutcome{true, take}, deleteOutcome{false, ""}},
+		{"server_wins", deleteOutcome{false, take}, deleteOutcome{true, take}, deleteOutcome{false, ""}, false},
 		// The whole record wins: the deleted record is created again, and
 		// the delete goes through.
-		{"device_wins_full", deleteOutcome{true, ""}, deleteOutcome{false, ""}, deleteOutcome{false, ""}},
+		{"device_wins_full", deleteOutcome{true, ""}, deleteOutcome{false, ""}, deleteOutcome{false, ""}, false},
+		{"device_wins_full", deleteOutcome{true, ""}, deleteOutcome{false, ""}, deleteOutcome{false, ""}, true},
 		// The user keeps the edit (the record is created again) and takes
 		// the server's edited record over the delete.
-		{"user_decides", deleteOutcome{true, keep}, deleteOutcome{true, take}, deleteOutcome{false, ""}},
+		{"user_decides", deleteOutcome{true, keep}, deleteOutcome{true, take}, deleteOutcome{false, ""}, false},
+		{"user_decides", deleteOutcome{true, keep}, deleteOutcome{true, take}, deleteOutcome{false, ""}, true},
 	}
 	for _, tc := range cases {
-		t.Run(tc.policy, func(t *testing.T) {
+		name := tc.policy
+		if tc.pullFirst {
+			name += "/the_hub_pulled_before_the_upload"
+		}
+		t.Run(name, func(t *testing.T) {
 			storetest.ForEachDB(t, func(t *testing.T, st *store.Store) {
 				w := newWorldWith(t, st, worldOptions{Conflict: tc.policy})
 				w.pull()
@@ -73,6 +82,9 @@ func TestDeletesOnBothSidesConverge(t *testing.T) {
 					t.Fatal("server-side edit failed")
 				}
 
+				if tc.pullFirst {
+					w.pull()
+				}
 				w.settle(dev, other)
 				errs := w.syncErrors(dev)
 				for id, o := range want {
