@@ -11,9 +11,10 @@
 // blocks and never allocates per subscriber beyond that slot.
 //
 // The package knows nothing of HTTP, storage or users: partitions are plain
-// strings. It notifies within one process only; carrying notices across
-// hub instances (PostgreSQL LISTEN/NOTIFY) is a follow-up that would feed
-// Publish from a listener.
+// strings. A Hub notifies within one process; with several hub instances on
+// one PostgreSQL database, package pgnotify carries each instance's
+// publishes to the others (LISTEN/NOTIFY) and feeds them to their Hubs
+// through Publish and Wake.
 package events
 
 import (
@@ -75,6 +76,41 @@ func (h *Hub) Publish(source string, partitions []string, seq int64) {
 			s.offer(Event{Source: source, Seq: seq})
 		}
 	}
+}
+
+// Wake gives every subscriber of source one event with seq, whatever its
+// partitions: for a notice that could not name them all, or for catching up
+// after notices may have been missed. Like Publish it never blocks.
+func (h *Hub) Wake(source string, seq int64) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	h.eachSubscriber(source, func(s *subscriber) { s.offer(Event{Source: source, Seq: seq}) })
+}
+
+// eachSubscriber calls fn once per subscriber of source, however many of
+// its partitions it holds. The caller holds h.mu.
+func (h *Hub) eachSubscriber(source string, fn func(*subscriber)) {
+	seen := map[*subscriber]struct{}{}
+	for _, set := range h.subs[source] {
+		for s := range set {
+			if _, dup := seen[s]; !dup {
+				seen[s] = struct{}{}
+				fn(s)
+			}
+		}
+	}
+}
+
+// Sources lists the sources that have at least one subscriber, in no
+// particular order.
+func (h *Hub) Sources() []string {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	out := make([]string, 0, len(h.subs))
+	for source := range h.subs {
+		out = append(out, source)
+	}
+	return out
 }
 
 // offer puts ev in the subscriber's slot, replacing an unread event with
@@ -152,11 +188,7 @@ func (h *Hub) unsubscribe(s *subscriber) {
 func (h *Hub) Subscribers(source string) int {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
-	seen := map[*subscriber]struct{}{}
-	for _, set := range h.subs[source] {
-		for s := range set {
-			seen[s] = struct{}{}
-		}
-	}
-	return len(seen)
+	n := 0
+	h.eachSubscriber(source, func(*subscriber) { n++ })
+	return n
 }

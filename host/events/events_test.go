@@ -104,3 +104,29 @@ func TestHub(t *testing.T) {
 		assert.Zero(t, h.Subscribers("crm"))
 	})
 }
+
+func TestHubWake(t *testing.T) {
+	t.Run("wake_reaches_every_subscriber_of_the_source_once", func(t *testing.T) {
+		h := events.New()
+		alice, cancelA := h.Subscribe("crm", []string{"account/owner=a", "product/*"})
+		defer cancelA()
+		bob, cancelB := h.Subscribe("crm", []string{"account/owner=b"})
+		defer cancelB()
+		other, cancelO := h.Subscribe("erp", []string{"account/owner=a"})
+		defer cancelO()
+		assert.ElementsMatch(t, []string{"crm", "erp"}, h.Sources())
+
+		h.Wake("crm", 12)
+		assert.Equal(t, events.Event{Source: "crm", Seq: 12}, receive(t, alice))
+		assertNone(t, alice)
+		assert.Equal(t, events.Event{Source: "crm", Seq: 12}, receive(t, bob))
+		assertNone(t, other)
+	})
+	t.Run("sources_forgets_a_source_without_subscribers", func(t *testing.T) {
+		h := events.New()
+		_, cancel := h.Subscribe("crm", []string{"p"})
+		cancel()
+		assert.Empty(t, h.Sources())
+		h.Wake("crm", 1) // nobody to wake: no panic, no block
+	})
+}

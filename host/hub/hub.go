@@ -20,6 +20,7 @@ import (
 	"github.com/synchub/synchub/host/api"
 	"github.com/synchub/synchub/host/config"
 	"github.com/synchub/synchub/host/events"
+	"github.com/synchub/synchub/host/events/pgnotify"
 	"github.com/synchub/synchub/host/files"
 	"github.com/synchub/synchub/host/pluginhost"
 	"github.com/synchub/synchub/host/pull"
@@ -52,6 +53,7 @@ type Hub struct {
 	pusher  *push.Pusher
 	files   *files.Syncer
 	events  *events.Hub
+	notices *pgnotify.Bridge // nil on SQLite
 	api     *api.Server
 	reg     *prometheus.Registry
 }
@@ -84,6 +86,17 @@ func Open(ctx context.Context, opts Options) (_ *Hub, err error) {
 		}
 		h.ownsDB = true
 	}
+	// Stages publish through notify: on PostgreSQL it also tells the other
+	// hub instances, and hears theirs.
+	notify := h.events.Publish
+	if h.store.Kind() == store.KindPostgres {
+		h.notices, err = pgnotify.Start(ctx, pgnotify.Options{DB: h.store.SQLDB(), Local: h.events,
+			SourceSeq: h.store.SourceSeq, Logger: log.Named("notices")})
+		if err != nil {
+			return nil, fmt.Errorf("listen for other instances' change notices: %w", err)
+		}
+		notify = h.notices.Publish
+	}
 	metrics, err := pluginhost.NewMetrics(h.reg)
 	if err != nil {
 		return nil, fmt.Errorf("register plugin metrics: %w", err)
@@ -92,7 +105,7 @@ func Open(ctx context.Context, opts Options) (_ *Hub, err error) {
 		return nil, err
 	}
 	h.pusher, err = push.New(push.Options{Store: h.store, Config: cfg, Client: h.sources.Client,
-		Schema: h.sources.schema, Describe: h.sources.describe, Logger: log, Metrics: h.reg, Notify: h.events.Publish,
+		Schema: h.sources.schema, Describe: h.sources.describe, Logger: log, Metrics: h.reg, Notify: notify,
 		Refresh: func(source string, entities []string) {
 			go func() {
 				if err := h.puller.Trigger(context.Background(), source, entities, false); err != nil {
@@ -104,7 +117,7 @@ func Open(ctx context.Context, opts Options) (_ *Hub, err error) {
 		return nil, err
 	}
 	h.files, err = files.New(files.Options{Store: h.store, Config: cfg, Client: h.sources.Client,
-		Describe: h.sources.describe, Logger: log, Notify: h.events.Publish,
+		Describe: h.sources.describe, Logger: log, Notify: notify,
 		SpoolDir: filepath.Join(cfg.Hub.DataDir, "uploads"), CacheDir: filepath.Join(cfg.Hub.DataDir, "file-cache"),
 		CacheBytes: cacheBytes(opts.FileCacheBytes)})
 	if err != nil {
@@ -112,7 +125,7 @@ func Open(ctx context.Context, opts Options) (_ *Hub, err error) {
 	}
 	// One River client runs every stage's jobs (see pull.JobStage).
 	h.puller = pull.New(pull.Options{Store: h.store, Config: cfg, Client: h.sources.Client, Logger: log,
-		Metrics: h.reg, Notify: h.events.Publish, Stages: []pull.JobStage{h.pusher, h.files}})
+		Metrics: h.reg, Notify: notify, Stages: []pull.JobStage{h.pusher, h.files}})
 	key, err := checkpointKey(cfg)
 	if err != nil {
 		return nil, err
@@ -242,13 +255,16 @@ func (h *Hub) Serve(ctx context.Context, ln net.Listener) error {
 	return err
 }
 
-// Close stops the plugins and closes the store.
+// Close stops the plugins and the change notices, and closes the store.
 func (h *Hub) Close() {
 	if h.api != nil {
 		h.api.Close()
 	}
 	if h.sources != nil {
 		h.sources.Stop()
+	}
+	if h.notices != nil {
+		h.notices.Close()
 	}
 	if h.store != nil && h.ownsDB {
 		_ = h.store.Close()
