@@ -78,7 +78,7 @@ func (g *grpcClient) Fetch(ctx context.Context, req FetchRequest, recv func(Page
 	// decoded while recv (the host committing this one) runs, so the
 	// plugin and the back end are not idle during the host's write.
 	pages := make(chan fetched, 1)
-	go readPages(st, req.Entity, pages)
+	go readPages(st, req.Entity, req.RawFields, pages)
 	for f := range pages {
 		if f.err == nil {
 			f.err = recv(f.page)
@@ -101,7 +101,7 @@ type fetched struct {
 
 // readPages assembles a Fetch stream's chunks into pages and sends them to
 // out, which it closes at the end of the stream or after an error.
-func readPages(st pb.Connector_FetchClient, entity string, out chan<- fetched) {
+func readPages(st pb.Connector_FetchClient, entity string, raw bool, out chan<- fetched) {
 	defer close(out)
 	var pg Page
 	for {
@@ -117,7 +117,7 @@ func readPages(st pb.Connector_FetchClient, entity string, out chan<- fetched) {
 			return
 		}
 		for _, r := range chunk.Records {
-			rec, err := recordFromPB(r)
+			rec, err := recordFromPB(r, raw)
 			if err != nil {
 				out <- fetched{err: fmt.Errorf("fetch %s: %w", entity, err)}
 				return
@@ -201,7 +201,7 @@ func (g *grpcClient) Upload(ctx context.Context, req UploadRequest) (UploadRespo
 		res := OpResult{MutationID: pr.MutationId, Status: OpStatus(pr.Status), ID: pr.Id, Message: pr.Message,
 			RetryAfter: time.Duration(pr.RetryAfterMs) * time.Millisecond, MissingLookups: pr.MissingLookups}
 		if pr.Record != nil {
-			rec, err := recordFromPB(pr.Record)
+			rec, err := recordFromPB(pr.Record, false)
 			if err != nil {
 				return UploadResponse{}, err
 			}

@@ -53,6 +53,11 @@ type FetchRequest struct {
 	Cursor string
 	// PageSize is the most records a page may hold.
 	PageSize int
+	// RawFields is for the host, and connectors ignore it: a Client that
+	// talks to a plugin process then hands records over with Raw only (the
+	// JSON the plugin sent, checked to be an object) and Fields nil,
+	// leaving the decoding to the host, which reads few of the fields.
+	RawFields bool
 }
 
 // Page is one back-end page of a pass.

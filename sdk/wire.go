@@ -43,8 +43,19 @@ func recordToPB(r *Record) (*pb.Record, error) {
 	return &pb.Record{Id: r.ID, Version: r.Version, ModifiedAtUnixNano: timeToNano(r.ModifiedAt), FieldsJson: fields}, nil
 }
 
-func recordFromPB(p *pb.Record) (Record, error) {
+// recordFromPB converts a record off the wire; with raw set, Fields stays
+// nil and the JSON is only checked to be an object.
+func recordFromPB(p *pb.Record, raw bool) (Record, error) {
 	r := Record{ID: p.Id, Version: p.Version, ModifiedAt: nanoToTime(p.ModifiedAtUnixNano), Raw: p.FieldsJson}
+	if raw {
+		if len(p.FieldsJson) == 0 {
+			return r, nil
+		}
+		if t := bytes.TrimLeft(p.FieldsJson, " \t\r\n"); len(t) == 0 || t[0] != '{' || !json.Valid(t) {
+			return r, &Error{Code: CodeBadResponse, Summary: "record " + p.Id + " has malformed fields JSON", Detail: "not a JSON object"}
+		}
+		return r, nil
+	}
 	if len(p.FieldsJson) > 0 {
 		// Numbers stay json.Number: a 64-bit id or a decimal keeps every
 		// digit, whatever the host does with the map.

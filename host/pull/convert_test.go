@@ -38,6 +38,12 @@ func TestMirrorRecordsKeepWhatTheConnectorSent(t *testing.T) {
 			wire(`{"name":"Acme","owner":"u1"}`), `{"name":"Acme","owner":"u1"}`},
 		{"a field read only by the partition rule is dropped, numbers keep every digit", []string{"name", "big"},
 			wire(`{"name":"Acme","big":12345678901234567890,"owner":"u1"}`), `{"big":12345678901234567890,"name":"Acme"}`},
+		{"a record handed over raw is stored as it came", nil,
+			sdk.Record{ID: "a1", Raw: json.RawMessage(`{"name":"A\u0026B","big":12345678901234567890,"owner":"u1"}`)},
+			`{"name":"A\u0026B","big":12345678901234567890,"owner":"u1"}`},
+		{"a record handed over raw loses the fields the projection drops", []string{"name", "big"},
+			sdk.Record{ID: "a1", Raw: json.RawMessage(`{"name":"Acme","big":12345678901234567890,"owner":"u1"}`)},
+			`{"big":12345678901234567890,"name":"Acme"}`},
 		{"an in-process record is encoded", []string{"name"},
 			sdk.Record{ID: "a1", Fields: map[string]any{"name": "A&B", "owner": "u1"}}, `{"name":"A&B"}`},
 	}

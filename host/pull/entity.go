@@ -162,7 +162,7 @@ func (e *entityPull) startFull(ctx context.Context) (store.EntityState, error) {
 
 func (e *entityPull) fetchFull(ctx context.Context, st store.EntityState) error {
 	pl := e.pl
-	req := sdk.FetchRequest{Entity: pl.entity, Fields: pl.request, Filter: pl.filter, Cursor: st.FullCursor, PageSize: pl.pageSize}
+	req := sdk.FetchRequest{Entity: pl.entity, Fields: pl.request, Filter: pl.filter, Cursor: st.FullCursor, PageSize: pl.pageSize, RawFields: true}
 	done := false
 	err := e.client.Fetch(ctx, req, func(pg sdk.Page) error {
 		if done {
@@ -218,7 +218,7 @@ func (e *entityPull) incremental(ctx context.Context, st store.EntityState) erro
 			return err
 		}
 	}
-	req := sdk.FetchRequest{Entity: pl.entity, Fields: pl.request, Incremental: true, Cursor: st.Cursor, PageSize: pl.pageSize}
+	req := sdk.FetchRequest{Entity: pl.entity, Fields: pl.request, Incremental: true, Cursor: st.Cursor, PageSize: pl.pageSize, RawFields: true}
 	done := false
 	err := e.client.Fetch(ctx, req, func(pg sdk.Page) error {
 		if done {

@@ -5,10 +5,13 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/tidwall/gjson"
 
 	"github.com/synchub/synchub/host/config"
 	"github.com/synchub/synchub/host/partition"
@@ -27,7 +30,11 @@ type plan struct {
 	// fields plus those the filter and the partition rule read (nil: all).
 	request []string
 	// keep is the configured projection (nil: keep every field).
-	keep     map[string]bool
+	keep map[string]bool
+	// reads are the top-level fields the filter and the partition rule
+	// read: all a record's JSON is decoded for when it can be stored as
+	// it came.
+	reads    map[string]bool
 	pageSize int
 	deletes  sdk.DeleteMode
 	// hash identifies the schema and config the mirror is built with.
@@ -64,6 +71,14 @@ func newPlan(src *config.Source, ent *config.Entity, es sdk.EntitySchema) (*plan
 			}
 		}
 		pl.request = req
+	}
+	pl.reads = map[string]bool{}
+	for _, f := range filter.Fields(pl.filter) {
+		top, _, _ := strings.Cut(f, "/")
+		pl.reads[top] = true
+	}
+	if !pl.rule.All && pl.rule.Field != "" {
+		pl.reads[pl.rule.Field] = true
 	}
 	pl.hash = schemaHash(pl, ent, es)
 	return pl, nil
@@ -114,11 +129,15 @@ func (pl *plan) convert(recs []sdk.Record) (puts []store.MirrorRecord, removes [
 	var buf bytes.Buffer
 	for i := range recs {
 		r := &recs[i]
-		m := r.Fields
+		m, keepsAll := r.Fields, false
 		if m == nil && len(r.Raw) > 0 {
-			if m, err = decodeObject(r.Raw); err != nil {
+			// As a pull receives records (sdk.FetchRequest.RawFields):
+			// decode only what the filter and the partition rule read.
+			if m, keepsAll, err = pl.sparse(r.Raw); err != nil {
 				return nil, nil, fmt.Errorf("record %q: fields are not a JSON object: %w", r.ID, err)
 			}
+		} else {
+			keepsAll = pl.keepsAll(m)
 		}
 		ok, err := filter.Eval(pl.filter, m)
 		if err != nil {
@@ -130,7 +149,12 @@ func (pl *plan) convert(recs []sdk.Record) (puts []store.MirrorRecord, removes [
 		}
 		part := partition.Of(pl.rule, pl.entity, m)
 		fields := r.Raw
-		if len(fields) == 0 || !pl.keepsAll(m) {
+		if len(fields) == 0 || !keepsAll {
+			if r.Fields == nil && len(r.Raw) > 0 {
+				if m, err = decodeObject(r.Raw); err != nil {
+					return nil, nil, fmt.Errorf("record %q: fields are not a JSON object: %w", r.ID, err)
+				}
+			}
 			buf.Reset()
 			enc := json.NewEncoder(&buf)
 			enc.SetEscapeHTML(false)
@@ -149,6 +173,40 @@ func (pl *plan) convert(recs []sdk.Record) (puts []store.MirrorRecord, removes [
 		puts = append(puts, mr)
 	}
 	return puts, removes, nil
+}
+
+// sparse decodes from a record's JSON object the fields pl.reads names,
+// and says whether the projection keeps every field of the object.
+func (pl *plan) sparse(raw []byte) (m map[string]any, keepsAll bool, err error) {
+	m = make(map[string]any, len(pl.reads))
+	keepsAll = true
+	obj := gjson.ParseBytes(raw)
+	if !obj.IsObject() {
+		return nil, false, errors.New("not an object")
+	}
+	obj.ForEach(func(k, v gjson.Result) bool {
+		if pl.keep != nil && !pl.keep[k.Str] {
+			keepsAll = false
+		}
+		if pl.reads[k.Str] {
+			var val any
+			if val, err = decodeValue(v.Raw); err != nil {
+				return false
+			}
+			m[k.Str] = val
+		}
+		return true
+	})
+	return m, keepsAll, err
+}
+
+// decodeValue decodes one JSON value, numbers as json.Number.
+func decodeValue(raw string) (any, error) {
+	dec := json.NewDecoder(strings.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	err := dec.Decode(&v)
+	return v, err
 }
 
 // keepsAll reports whether the projection keeps every field of m.
