@@ -1,8 +1,10 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -56,6 +58,7 @@ type world struct {
 	hub        *hub.Hub
 	started    bool      // hub.Start ran: River must be stopped before Close
 	front      *hubFront // the devices' stable URL, whatever hub is open behind it
+	hubGate    *gate     // in front of the hub: scenarios hold device requests in flight
 	srv        *httptest.Server
 	alice, bob crmemu.User
 	hubConfig  *config.Config
@@ -172,8 +175,10 @@ func newWorldWith(t *testing.T, st *store.Store, opts worldOptions) *world {
 	}
 	w.hubConfig = cfg
 	w.front = &hubFront{}
-	w.srv = httptest.NewServer(w.front)
+	w.hubGate = &gate{next: w.front}
+	w.srv = httptest.NewServer(w.hubGate)
 	t.Cleanup(w.srv.Close)
+	t.Cleanup(w.hubGate.release)
 	w.openHub()
 	t.Cleanup(w.closeHub)
 	return w
@@ -249,7 +254,7 @@ type gate struct {
 	next http.Handler
 
 	mu      sync.Mutex
-	match   func(*http.Request) bool
+	match   func(r *http.Request, body []byte) bool
 	arrived chan struct{} // closed when the held request arrives
 	open    chan struct{} // closed to let it go on
 	done    chan struct{} // closed when next has served it
@@ -257,7 +262,7 @@ type gate struct {
 }
 
 // hold arms the gate for the first request match accepts.
-func (g *gate) hold(match func(*http.Request) bool) {
+func (g *gate) hold(match func(r *http.Request, body []byte) bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.match = match
@@ -277,7 +282,21 @@ func (g *gate) release() {
 
 func (g *gate) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	g.mu.Lock()
-	held := g.match != nil && g.match(r)
+	armed := g.match != nil
+	g.mu.Unlock()
+	var body []byte
+	if armed {
+		// Read now: matching may look at it, and a held request goes on
+		// whole even when its sender has died meanwhile.
+		var err error
+		if body, err = io.ReadAll(r.Body); err != nil {
+			http.Error(rw, err.Error(), http.StatusBadRequest)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+	}
+	g.mu.Lock()
+	held := g.match != nil && g.match(r, body)
 	var arrived, open, done chan struct{}
 	if held {
 		g.match = nil
