@@ -1,0 +1,69 @@
+// Command bench measures the synchub pipeline against its own ceilings and
+// writes docs/BENCHMARKS.md. `make bench` runs it after `make build` (it
+// needs bin/plugins/dynamicscrm); BENCHFLAGS passes flags, e.g.
+// `make bench BENCHFLAGS="--only P1,P4 --runs 5"`.
+//
+// Benchmarks are programs, not timed unit tests: everything runs for real
+// on loopback — the Dataverse emulator (connectors/dynamicscrm/emulator)
+// as the back end, the dynamicscrm plugin as its own process launched by
+// the hub's plugin host, the hub's store on SQLite and on PostgreSQL, the
+// REST API on a TCP listener and the device library (client) with its own
+// SQLite file. Each figure is the median of --runs runs; each ratio is
+// computed per round from runs made one after the other in that round
+// (the machine is shared and noisy) and its median reported.
+//
+//   - P1, full pull: the emulator holds --records accounts of about 1 KB
+//     (200,000; 1,000,000 with --full). A child process (this binary
+//     re-executed with -pull-child) opens a fresh store, starts the hub with
+//     the real plugin and runs one full pull of "account"; it reports the
+//     pull's wall time, its own and the plugin's CPU time and peak RSS.
+//     Ceiling (a) replays the connector's recorded first page request and
+//     follows the next links with the same headers, JSON-decoding each page
+//     in a plain loop in the emulator's process. Ceiling (b) writes the same
+//     number of rows shaped like the mirror's records (same columns and
+//     primary key, fields taken from the first page) into a fresh table of
+//     the same database with the store's SQLite settings, a transaction per
+//     page, 100-row prepared INSERTs. Target: P1 ≥ 0.5 × the slower one.
+//     A pull running longer than --pull-limit is stopped and its rate
+//     taken from the records it committed; such a database is not run
+//     again in later rounds.
+//   - P2: the same pull (SQLite) with the connector behind sdk.InProcess;
+//     the ratio out-of-process / in-process time.
+//   - P3: a new device logs in and downloads the mirror a P1 run left
+//     (partition "*": every record) through the client library into its
+//     SQLite store; records/s and the ratio to P1 on SQLite.
+//   - P4: a hub whose mirror is filled directly (store.ApplyBatch of
+//     records converted by pull.MirrorRecords) with 20 accounts for each of
+//     --devices users, each in the user's own partition; the users come
+//     from the config with a minimum-cost bcrypt hash so that logging in
+//     1,000 devices is quick. Every device logs in over HTTP with its own
+//     connection, downloads its slice, then polls `changes` with its
+//     checkpoint, pausing --poll-interval (±20 %) between polls, for
+//     --poll-for per run: once with no new data and once while records of
+//     random users change 10 times a second. Latency is measured by the
+//     devices, after a first interval so that every device has started.
+//   - P5: the emulator's raw `$batch` ingest (a plain loop posting
+//     change sets shaped as the connector shapes them, 100 creates per
+//     request) against the pipeline: a device creates --mutations accounts
+//     offline, syncs (uploads in calls of 100), and the hub, started with
+//     its River queue, pushes them through the plugin; the time runs from
+//     the sync until the hub has recorded every mutation applied.
+//   - P6: the hub process's VmHWM (from /proc, in the pull child, so the
+//     emulator and the plugin are not counted) at the P1 size and, from
+//     extra children, at 100,000 records.
+//   - P7: two hubs side by side whose mirrors hold 10,000 and
+//     --growth-records records (the emulator's 100 accounts plus filler
+//     records of 1,000 other owners written with store.ApplyBatch); each
+//     run edits 10 of the device user's accounts in the emulator and times
+//     an incremental pull plus the device's sync.
+//
+// P1's child writes a CPU profile and an allocation profile of its first
+// SQLite run to --profile-dir (docs/bench); P4 and P5 profile the bench
+// process. The report explains where P1's time goes from the profile, and
+// each miss from the profile of its benchmark.
+//
+// PostgreSQL comes from --postgres, else SYNCHUB_TEST_POSTGRES, else the
+// local postgres://postgres@127.0.0.1:5432/test; each run uses a schema of
+// its own, dropped afterwards; an unreachable server is skipped.
+// SYNCHUB_BENCH_LOG=<level> shows the pull children's hub logs.
+package main
