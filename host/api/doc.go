@@ -57,8 +57,8 @@
 // request allows. A failure after the first byte aborts the connection, so
 // a device never receives a checkpoint for ops it did not get.
 //
-// Events: server-sent events from host/events, in-process only. With
-// several hub instances on PostgreSQL, notices of pulls committed by
-// another instance need LISTEN/NOTIFY feeding events.Hub.Publish; that is a
-// follow-up, and devices still see those changes on their next sync.
+// Events: server-sent events from the hub's events.Hub. The API only
+// subscribes; with several hub instances on PostgreSQL, host/events/pgnotify
+// feeds that Hub the notices other instances commit (LISTEN/NOTIFY), so a
+// stream hears of every change whichever instance made it.
 package api
