@@ -17,10 +17,9 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver"
-	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
-	"github.com/riverqueue/river/riverdriver/riversqlite"
 
 	"github.com/synchub/synchub/host/config"
+	"github.com/synchub/synchub/host/pull"
 	"github.com/synchub/synchub/host/store"
 	"github.com/synchub/synchub/sdk"
 )
@@ -208,12 +207,7 @@ func instanceID(dir string) (string, error) {
 	return id, nil
 }
 
-func (s *Syncer) driver() riverdriver.Driver[*sql.Tx] {
-	if s.st.Kind() == store.KindPostgres {
-		return riverdatabasesql.New(s.st.SQLDB())
-	}
-	return riversqlite.New(s.st.SQLDB())
-}
+func (s *Syncer) driver() riverdriver.Driver[*sql.Tx] { return pull.QueueDriver(s.st) }
 
 func defaultBackoff(attempt int) time.Duration {
 	d := time.Second << min(max(attempt-1, 0), 20)

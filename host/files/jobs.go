@@ -137,28 +137,10 @@ func (s *Syncer) Start(ctx context.Context) error {
 	if s.stopRequested() {
 		return ErrStopping
 	}
-	workers := river.NewWorkers()
-	queues, periodic, err := s.RegisterJobs(workers)
+	client, err := pull.StartStageQueue(ctx, "files", pull.StageQueue{Store: s.st, Logger: s.log, Stage: s,
+		JobTimeout: s.opts.JobTimeout, Rescue: 15 * time.Minute, PollInterval: s.opts.PollInterval, MaxAttempts: s.opts.MaxAttempts})
 	if err != nil {
 		return err
-	}
-	client, err := river.NewClient(s.driver(), &river.Config{
-		Logger:               riverLogger(s.log.Named("queue")),
-		Queues:               queues,
-		Workers:              workers,
-		PeriodicJobs:         periodic,
-		JobTimeout:           s.opts.JobTimeout,
-		RescueStuckJobsAfter: s.opts.JobTimeout + 15*time.Minute,
-		FetchPollInterval:    s.opts.PollInterval,
-		FetchCooldown:        min(100*time.Millisecond, s.opts.PollInterval),
-		MaxAttempts:          s.opts.MaxAttempts,
-		PollOnly:             true,
-	})
-	if err != nil {
-		return fmt.Errorf("files: start job queue: %w", err)
-	}
-	if err := client.Start(ctx); err != nil {
-		return fmt.Errorf("files: start job queue: %w", err)
 	}
 	s.mu.Lock()
 	s.river = client
@@ -173,14 +155,7 @@ func (s *Syncer) Stop(ctx context.Context) error {
 	s.mu.Lock()
 	client := s.river
 	s.mu.Unlock()
-	var err error
-	if client != nil {
-		if err = client.Stop(ctx); err != nil && ctx.Err() != nil {
-			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-			err = client.StopAndCancel(cctx)
-			cancel()
-		}
-	}
+	err := pull.StopQueue(ctx, client)
 	done := make(chan struct{})
 	go func() { s.bg.Wait(); close(done) }()
 	select {

@@ -2,7 +2,6 @@ package pull
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
@@ -10,12 +9,7 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver"
-	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
-	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"github.com/riverqueue/river/rivertype"
-
-	"github.com/synchub/synchub/host/store"
 )
 
 // queue is the River queue of pull jobs.
@@ -161,13 +155,7 @@ func (p *Puller) Start(ctx context.Context) error {
 		// and SQLite has none at all.
 		PollOnly: true,
 	}
-	var driver riverdriver.Driver[*sql.Tx]
-	if p.st.Kind() == store.KindPostgres {
-		driver = riverdatabasesql.New(p.st.SQLDB())
-	} else {
-		driver = riversqlite.New(p.st.SQLDB())
-	}
-	client, err := river.NewClient(driver, cfg)
+	client, err := river.NewClient(QueueDriver(p.st), cfg)
 	if err != nil {
 		return fmt.Errorf("start pull scheduler: %w", err)
 	}
@@ -187,14 +175,7 @@ func (p *Puller) Stop(ctx context.Context) error {
 	p.mu.Lock()
 	client := p.river
 	p.mu.Unlock()
-	var err error
-	if client != nil {
-		if err = client.Stop(ctx); err != nil && ctx.Err() != nil {
-			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-			err = client.StopAndCancel(cctx)
-			cancel()
-		}
-	}
+	err := StopQueue(ctx, client)
 	done := make(chan struct{})
 	go func() { p.bg.Wait(); close(done) }()
 	select {

@@ -11,8 +11,6 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver"
-	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
-	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/synchub/synchub/host/pull"
@@ -38,12 +36,7 @@ func (sweepArgs) Kind() string { return "synchub_push_sweep" }
 
 func newSlog(log hclog.Logger) *slog.Logger { return pull.RiverLogger(log) }
 
-func (p *Pusher) driver() riverdriver.Driver[*sql.Tx] {
-	if p.st.Kind() == store.KindPostgres {
-		return riverdatabasesql.New(p.st.SQLDB())
-	}
-	return riversqlite.New(p.st.SQLDB())
-}
+func (p *Pusher) driver() riverdriver.Driver[*sql.Tx] { return pull.QueueDriver(p.st) }
 
 type pushWorker struct {
 	river.WorkerDefaults[pushArgs]
@@ -116,28 +109,10 @@ func (p *Pusher) Start(ctx context.Context) error {
 	if p.stopRequested() {
 		return ErrStopping
 	}
-	workers := river.NewWorkers()
-	queues, periodic, err := p.RegisterJobs(workers)
+	client, err := pull.StartStageQueue(ctx, "push", pull.StageQueue{Store: p.st, Logger: p.log, Stage: p,
+		JobTimeout: p.opts.JobTimeout, Rescue: 5 * time.Minute, PollInterval: p.opts.PollInterval, MaxAttempts: p.opts.MaxAttempts})
 	if err != nil {
 		return err
-	}
-	client, err := river.NewClient(p.driver(), &river.Config{
-		Logger:               newSlog(p.log.Named("queue")),
-		Queues:               queues,
-		Workers:              workers,
-		PeriodicJobs:         periodic,
-		JobTimeout:           p.opts.JobTimeout,
-		RescueStuckJobsAfter: p.opts.JobTimeout + 5*time.Minute,
-		FetchPollInterval:    p.opts.PollInterval,
-		FetchCooldown:        min(100*time.Millisecond, p.opts.PollInterval),
-		MaxAttempts:          p.opts.MaxAttempts,
-		PollOnly:             true,
-	})
-	if err != nil {
-		return fmt.Errorf("push: start job queue: %w", err)
-	}
-	if err := client.Start(ctx); err != nil {
-		return fmt.Errorf("push: start job queue: %w", err)
 	}
 	p.river = client
 	return nil
@@ -151,16 +126,7 @@ func (p *Pusher) Stop(ctx context.Context) error {
 	p.mu.Lock()
 	client := p.river
 	p.mu.Unlock()
-	if client == nil {
-		return nil
-	}
-	err := client.Stop(ctx)
-	if err != nil && ctx.Err() != nil {
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		err = client.StopAndCancel(cctx)
-		cancel()
-	}
-	return err
+	return pull.StopQueue(ctx, client)
 }
 
 // enqueueTx queues a push run of source inside the caller's transaction.
