@@ -3,6 +3,7 @@ package sdk
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"time"
 
 	"github.com/synchub/synchub/sdk/filter"
@@ -18,8 +19,27 @@ type Record struct {
 	// Fields holds the record's fields. A lookup is a Ref.
 	Fields map[string]any `json:"fields"`
 	// Raw, when set, is Fields as JSON exactly as it crossed the plugin
-	// boundary; the host stores it without encoding again.
+	// boundary; the host stores it without encoding again. A connector may
+	// set Raw (a JSON object, lookups as {"entity", "id"}) instead of
+	// Fields when it can write the JSON straight from the back end's
+	// answer, which spares building and encoding a map per record; use
+	// FieldMap to read the fields of a record either way.
 	Raw json.RawMessage `json:"-"`
+}
+
+// FieldMap returns Fields, or Raw decoded (numbers as json.Number) when
+// the record carries only Raw.
+func (r *Record) FieldMap() (map[string]any, error) {
+	if r.Fields != nil || len(r.Raw) == 0 {
+		return r.Fields, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(r.Raw))
+	dec.UseNumber()
+	var m map[string]any
+	if err := dec.Decode(&m); err != nil {
+		return nil, fmt.Errorf("record %s: fields JSON: %w", r.ID, err)
+	}
+	return m, nil
 }
 
 // FieldsJSON returns the record's fields as JSON.

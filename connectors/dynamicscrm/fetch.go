@@ -6,8 +6,11 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
+
+	"github.com/tidwall/gjson"
 
 	"github.com/synchub/synchub/connectors/odata"
 	"github.com/synchub/synchub/sdk"
@@ -49,7 +52,9 @@ func (c *Connector) Fetch(ctx context.Context, req sdk.FetchRequest, send func(s
 	if req.PageSize > 0 && req.PageSize < size {
 		size = req.PageSize
 	}
-	p := pass{c: c, m: m, props: props, conv: converter{m: m, fields: req.Fields}, size: size, send: send}
+	conv := converter{m: m, fields: req.Fields}
+	conv.raw = conv.rawPlan()
+	p := pass{c: c, m: m, props: props, conv: conv, size: size, send: send}
 	if req.Incremental {
 		return p.changes(ctx, req.Cursor)
 	}
@@ -103,8 +108,8 @@ func (p *pass) full(ctx context.Context, req sdk.FetchRequest) error {
 	}
 	var recs []sdk.Record
 	pager := p.c.pager(p.size, cur.Track)
-	err := pager.Each(ctx, cur.Next, func(row odata.Row) error {
-		r, err := p.conv.record(row)
+	err := pager.EachRaw(ctx, cur.Next, func(row json.RawMessage) error {
+		r, err := p.conv.rawRecord(row)
 		if err == nil {
 			recs = append(recs, r)
 		}
@@ -323,6 +328,7 @@ func (c *Connector) ListIDs(ctx context.Context, req sdk.ListIDsRequest, send fu
 type converter struct {
 	m      *entityMeta
 	fields []string // empty: every column
+	raw    *rawPlan // for rawRecord
 }
 
 // record converts a row: id = the key (lower case), version =
@@ -356,6 +362,116 @@ func (cv converter) record(row odata.Row) (sdk.Record, error) {
 		rec.Fields[f] = lookupValue(a, row)
 	}
 	return rec, nil
+}
+
+// rawPlan says where each property of a row goes in a record's fields
+// JSON: rawRecord writes that JSON straight from the row the service
+// sent, without decoding the values into a map and encoding them again.
+type rawPlan struct {
+	cols  []rawCol       // the record's fields, by name
+	props map[string]int // Web API property -> index in cols
+	anns  map[string]int // a lookup's lookuplogicalname annotation -> index in cols
+}
+
+// rawCol is a field of the record: its `"name":` and, for a lookup, its
+// column (other values pass through as the service sent them).
+type rawCol struct {
+	key    []byte
+	lookup *attrMeta
+}
+
+func (cv converter) rawPlan() *rawPlan {
+	fields := cv.fields
+	if len(fields) == 0 {
+		fields = cv.m.order
+	}
+	fields = slices.Clone(fields)
+	slices.Sort(fields) // the order json.Marshal gives a map
+	p := &rawPlan{props: map[string]int{}, anns: map[string]int{}}
+	for _, f := range slices.Compact(fields) {
+		a := cv.m.attrs[f]
+		if a == nil || f == cv.m.pk {
+			continue
+		}
+		key, _ := json.Marshal(f)
+		col := rawCol{key: append(key, ':')}
+		i := len(p.cols)
+		if a.typ == sdk.TypeLookup {
+			col.lookup = a
+			p.anns[a.prop()+"@"+lookupAnnotation] = i
+		}
+		p.props[a.prop()] = i
+		p.cols = append(p.cols, col)
+	}
+	return p
+}
+
+// rawRecord is record for a row as the service sent it: the same record,
+// its fields as JSON (Raw) in the order json.Marshal would write them,
+// values as the service wrote them, lookups as {"entity", "id"}.
+func (cv converter) rawRecord(row json.RawMessage) (sdk.Record, error) {
+	p := cv.raw
+	vals := make([]string, len(p.cols)) // "" = absent from the row
+	targets := make([]string, len(p.cols))
+	var id, etag, modified string
+	gjson.ParseBytes(row).ForEach(func(k, v gjson.Result) bool {
+		if i, ok := p.props[k.Str]; ok {
+			vals[i] = v.Raw
+		}
+		if i, ok := p.anns[k.Str]; ok && v.Type == gjson.String {
+			targets[i] = v.Str
+		}
+		switch k.Str {
+		case cv.m.pk:
+			if v.Type == gjson.String {
+				id = v.Str
+			}
+		case "@odata.etag":
+			etag = v.Str
+		case "modifiedon":
+			modified = v.Str
+		}
+		return true
+	})
+	if id == "" {
+		return sdk.Record{}, &sdk.Error{Code: sdk.CodeBadResponse, Entity: cv.m.logical, Summary: "a row without its key " + cv.m.pk}
+	}
+	rec := sdk.Record{ID: strings.ToLower(id), Version: etag}
+	if t, err := time.Parse(time.RFC3339Nano, modified); err == nil {
+		rec.ModifiedAt = t.UTC()
+	}
+	buf := make([]byte, 0, len(row)+16*len(p.cols))
+	buf = append(buf, '{')
+	for i, c := range p.cols {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = append(buf, c.key...)
+		switch {
+		case c.lookup != nil:
+			buf = appendLookup(buf, c.lookup, vals[i], targets[i])
+		case vals[i] == "":
+			buf = append(buf, "null"...)
+		default:
+			buf = append(buf, vals[i]...)
+		}
+	}
+	rec.Raw = append(buf, '}')
+	return rec, nil
+}
+
+// appendLookup writes lookupValue's JSON for a lookup whose `_x_value`
+// is raw (JSON) and whose annotation named target.
+func appendLookup(buf []byte, a *attrMeta, raw, target string) []byte {
+	v := gjson.Parse(raw)
+	if v.Type != gjson.String || v.Str == "" {
+		return append(buf, "null"...)
+	}
+	if target == "" && len(a.targets) > 0 {
+		target = a.targets[0]
+	}
+	ref, _ := json.Marshal(map[string]any{"entity": target, "id": strings.ToLower(v.Str)})
+	return append(buf, ref...)
 }
 
 // lookupValue reads a lookup column: nil, or {"entity", "id"} with the

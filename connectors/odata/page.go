@@ -1,11 +1,14 @@
 package odata
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/tidwall/gjson"
 )
 
 // ErrBadBody is wrapped by errors about a response body that is not the
@@ -39,6 +42,19 @@ type PageInfo struct {
 // and is returned as is. Malformed content wraps ErrBadBody; a failed read
 // (the connection dropped mid-page) does not, so the caller can retry.
 func DecodePage(r io.Reader, row func(Row) error) (PageInfo, error) {
+	return decodePage(r, row, nil)
+}
+
+// DecodePageRaw is DecodePage handing each row over as the JSON object the
+// service sent, undecoded (valid JSON, copied out of the stream), for a
+// connector that reads a few properties and passes the rest through.
+// Deleted-entity rows still go to PageInfo.Deleted.
+func DecodePageRaw(r io.Reader, row func(json.RawMessage) error) (PageInfo, error) {
+	return decodePage(r, nil, row)
+}
+
+// decodePage is DecodePage with rows decoded (row) or raw (raw).
+func decodePage(r io.Reader, row func(Row) error, raw func(json.RawMessage) error) (PageInfo, error) {
 	var info PageInfo
 	rr := &readRecorder{r: r}
 	d := &decoder{dec: json.NewDecoder(rr), rr: rr}
@@ -60,7 +76,7 @@ func DecodePage(r io.Reader, row func(Row) error) (PageInfo, error) {
 		case "@odata.deltaLink":
 			err = d.decode(key, &info.DeltaLink)
 		case "value":
-			err = d.rows(&info, row)
+			err = d.rows(&info, row, raw)
 		default:
 			var skip json.RawMessage
 			err = d.decode(key, &skip)
@@ -119,14 +135,32 @@ func (rr *readRecorder) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func (d *decoder) rows(info *PageInfo, row func(Row) error) error {
+func (d *decoder) rows(info *PageInfo, row func(Row) error, raw func(json.RawMessage) error) error {
 	if err := d.expectDelim('[', "value"); err != nil {
 		return err
 	}
 	for d.dec.More() {
+		if raw != nil {
+			var b json.RawMessage
+			if err := d.dec.Decode(&b); err != nil {
+				return d.fail(fmt.Sprintf("row %d", info.Rows+len(info.Deleted)+1), err)
+			}
+			if len(b) == 0 || b[0] != '{' {
+				return &bodyErr{what: fmt.Sprintf("row %d", info.Rows+len(info.Deleted)+1), err: errors.New("not a JSON object")}
+			}
+			if id, ok := DeletedKeyRaw(b); ok {
+				info.Deleted = append(info.Deleted, id)
+				continue
+			}
+			info.Rows++
+			if err := raw(b); err != nil {
+				return err
+			}
+			continue
+		}
 		var m Row
-		if err := d.decode(fmt.Sprintf("row %d", info.Rows+len(info.Deleted)+1), &m); err != nil {
-			return err
+		if err := d.dec.Decode(&m); err != nil {
+			return d.fail(fmt.Sprintf("row %d", info.Rows+len(info.Deleted)+1), err)
 		}
 		if id, ok := DeletedKey(m); ok {
 			info.Deleted = append(info.Deleted, id)
@@ -151,20 +185,65 @@ func (d *decoder) rows(info *PageInfo, row func(Row) error) error {
 // and OData 4.01's `{"@removed": {"reason": …}, "@id": "set(key)"}`. A
 // row with an @odata.etag is an entity, whatever columns it has.
 func DeletedKey(m Row) (string, bool) {
-	ctx, _ := m["@odata.context"].(string)
-	_, removed := m["@removed"]
-	_, etag := m["@odata.etag"]
-	reason, _ := m["reason"].(string)
+	var k rowMarks
+	k.context, _ = m["@odata.context"].(string)
+	_, k.removed = m["@removed"]
+	_, k.etag = m["@odata.etag"]
+	k.reason, _ = m["reason"].(string)
+	k.id, _ = m["id"].(string)
+	k.atID, _ = m["@id"].(string)
+	return k.deleted()
+}
+
+// DeletedKeyRaw is DeletedKey of a row as the service sent it.
+func DeletedKeyRaw(raw []byte) (string, bool) {
+	// An entity row names none of these; only rows that do are read.
+	if !bytes.Contains(raw, []byte("$deletedEntity")) && !bytes.Contains(raw, []byte("@removed")) &&
+		!bytes.Contains(raw, []byte(`"reason"`)) {
+		return "", false
+	}
+	var k rowMarks
+	gjson.ParseBytes(raw).ForEach(func(key, v gjson.Result) bool {
+		str := ""
+		if v.Type == gjson.String {
+			str = v.Str
+		}
+		switch key.Str {
+		case "@odata.context":
+			k.context = str
+		case "@removed":
+			k.removed = true
+		case "@odata.etag":
+			k.etag = true
+		case "reason":
+			k.reason = str
+		case "id":
+			k.id = str
+		case "@id":
+			k.atID = str
+		}
+		return true
+	})
+	return k.deleted()
+}
+
+// rowMarks are the members of a row that tell a deleted-entity row.
+type rowMarks struct {
+	context, reason, id, atID string
+	removed, etag             bool
+}
+
+func (k rowMarks) deleted() (string, bool) {
 	switch {
-	case strings.HasSuffix(ctx, "/$deletedEntity"), removed:
-	case !etag && (reason == "deleted" || reason == "changed"):
+	case strings.HasSuffix(k.context, "/$deletedEntity"), k.removed:
+	case !k.etag && (k.reason == "deleted" || k.reason == "changed"):
 	default:
 		return "", false
 	}
-	if id, ok := m["id"].(string); ok && id != "" {
-		return id, true
+	if k.id != "" {
+		return k.id, true
 	}
-	if ref, ok := m["@id"].(string); ok {
+	if ref := k.atID; ref != "" {
 		if i, j := strings.LastIndexByte(ref, '('), strings.LastIndexByte(ref, ')'); i >= 0 && j > i+1 {
 			return strings.Trim(ref[i+1:j], "'"), true
 		}

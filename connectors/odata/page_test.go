@@ -3,6 +3,7 @@ package odata
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -71,6 +72,39 @@ func TestDocumentedPagesDecode(t *testing.T) {
 	}
 }
 
+// TestRawRowsAreTheRows: DecodePageRaw hands over the same rows and
+// deletions as DecodePage, as the JSON the service sent.
+func TestRawRowsAreTheRows(t *testing.T) {
+	for _, file := range []string{"paged-contacts-page1.json", "change-tracking-delta-with-deleted.json"} {
+		t.Run(file, func(t *testing.T) {
+			var rows, raws []Row
+			info, err := DecodePage(bytes.NewReader(fixture(t, file)), func(r Row) error { rows = append(rows, r); return nil })
+			if err != nil {
+				t.Fatal(err)
+			}
+			rawInfo, err := DecodePageRaw(bytes.NewReader(fixture(t, file)), func(b json.RawMessage) error {
+				var r Row
+				dec := json.NewDecoder(bytes.NewReader(b))
+				dec.UseNumber()
+				if err := dec.Decode(&r); err != nil {
+					return err
+				}
+				raws = append(raws, r)
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fmt.Sprint(rows) != fmt.Sprint(raws) || fmt.Sprint(info) != fmt.Sprint(rawInfo) {
+				t.Errorf("raw rows %v, %+v\nwant %v, %+v", raws, rawInfo, rows, info)
+			}
+		})
+	}
+	if _, err := DecodePageRaw(strings.NewReader(`{"value":[1]}`), func(json.RawMessage) error { return nil }); !errors.Is(err, ErrBadBody) {
+		t.Errorf("a row that is not an object: %v", err)
+	}
+}
+
 func TestDeletedRows(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -88,6 +122,13 @@ func TestDeletedRows(t *testing.T) {
 			id, ok := DeletedKey(tc.row)
 			if id != tc.id || ok != (tc.id != "") {
 				t.Errorf("DeletedKey = %q, %v; want %q", id, ok, tc.id)
+			}
+			raw, err := json.Marshal(tc.row)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if id, ok := DeletedKeyRaw(raw); id != tc.id || ok != (tc.id != "") {
+				t.Errorf("DeletedKeyRaw(%s) = %q, %v; want %q", raw, id, ok, tc.id)
 			}
 		})
 	}

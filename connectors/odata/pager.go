@@ -2,6 +2,7 @@ package odata
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -31,6 +32,11 @@ type Pager struct {
 // hands each row to row. Relative links in the answer are resolved against
 // link, so PageInfo's links are absolute.
 func (p *Pager) Page(ctx context.Context, link string, row func(Row) error) (PageInfo, error) {
+	return p.page(ctx, link, row, nil)
+}
+
+// page is Page with rows decoded (row) or raw (raw; see DecodePageRaw).
+func (p *Pager) page(ctx context.Context, link string, row func(Row) error, raw func(json.RawMessage) error) (PageInfo, error) {
 	h := Headers()
 	for k, vs := range p.Header {
 		h[http.CanonicalHeaderKey(k)] = append([]string(nil), vs...)
@@ -47,7 +53,7 @@ func (p *Pager) Page(ctx context.Context, link string, row func(Row) error) (Pag
 	if err := expectJSON(resp); err != nil {
 		return PageInfo{}, fmt.Errorf("GET %s: %w", Redact(link), err)
 	}
-	info, err := DecodePage(resp.Body, row)
+	info, err := decodePage(resp.Body, row, raw)
 	if err != nil {
 		return info, fmt.Errorf("GET %s: %w", Redact(link), err)
 	}
@@ -65,8 +71,18 @@ func (p *Pager) Page(ctx context.Context, link string, row func(Row) error) (Pag
 // after each page; page sees the page's links and may stop the walk by
 // returning an error. It ends after the page without a nextLink.
 func (p *Pager) Each(ctx context.Context, first string, row func(Row) error, page func(PageInfo) error) error {
+	return p.each(ctx, first, row, nil, page)
+}
+
+// EachRaw is Each handing rows over as the service sent them (see
+// DecodePageRaw).
+func (p *Pager) EachRaw(ctx context.Context, first string, row func(json.RawMessage) error, page func(PageInfo) error) error {
+	return p.each(ctx, first, nil, row, page)
+}
+
+func (p *Pager) each(ctx context.Context, first string, row func(Row) error, raw func(json.RawMessage) error, page func(PageInfo) error) error {
 	for link := first; link != ""; {
-		info, err := p.Page(ctx, link, row)
+		info, err := p.page(ctx, link, row, raw)
 		if err != nil {
 			return err
 		}

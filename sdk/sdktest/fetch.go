@@ -266,6 +266,15 @@ func (h *harness) pass(req sdk.FetchRequest) []sdk.Page {
 	var pages []sdk.Page
 	errRunaway := errors.New("sdktest: the pass does not end")
 	err := h.client.Fetch(h.ctx, req, func(pg sdk.Page) error {
+		for i := range pg.Records {
+			// A connector may hand over Raw only (see sdk.Record).
+			r := &pg.Records[i]
+			m, err := r.FieldMap()
+			if err != nil {
+				h.Errorf("%s: %v", describeFetch(req), err)
+			}
+			r.Fields = m
+		}
 		pages = append(pages, pg)
 		if len(pages) > maxPages {
 			return errRunaway
