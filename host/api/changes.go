@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -233,7 +234,8 @@ func (w *changeStream) start() error {
 	w.out = w.c.Writer
 	if w.gzip {
 		h.Set("Content-Encoding", "gzip")
-		w.gz = gzip.NewWriter(w.c.Writer)
+		w.gz = gzipWriters.Get().(*gzip.Writer)
+		w.gz.Reset(w.c.Writer)
 		w.out = w.gz
 	}
 	w.c.Status(http.StatusOK)
@@ -289,6 +291,9 @@ func (w *changeStream) flush() error {
 // finish writes the end of the body.
 func (w *changeStream) finish(more bool, token string, applied []push.Applied) error {
 	if !w.started {
+		// No ops (a poll with nothing new, the common case): a body of a
+		// few hundred bytes, not worth a compressor.
+		w.gzip = false
 		if err := w.start(); err != nil {
 			return err
 		}
@@ -319,10 +324,20 @@ func (w *changeStream) finish(more bool, token string, applied []push.Applied) e
 		if err := w.gz.Close(); err != nil {
 			return err
 		}
+		gzipWriters.Put(w.gz)
+		w.gz = nil
 	}
 	w.c.Writer.Flush()
 	return nil
 }
+
+// gzipWriters are reused compressors (each holds about a megabyte of
+// state). BestSpeed: the changes stream is mostly JSON of similar records,
+// which compresses well at any level, and the hub's CPU serves the devices.
+var gzipWriters = sync.Pool{New: func() any {
+	w, _ := gzip.NewWriterLevel(io.Discard, gzip.BestSpeed)
+	return w
+}}
 
 // acceptsGzip reads an Accept-Encoding header: gzip (or x-gzip) with a
 // non-zero q, or "*" when gzip is not named.

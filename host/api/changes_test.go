@@ -307,6 +307,17 @@ func TestChangesGzip(t *testing.T) {
 				assert.Equal(t, b.Ops, a.Ops)
 			})
 		}
+		t.Run("an_answer_without_ops_is_not_compressed", func(t *testing.T) {
+			var p page
+			require.NoError(t, json.Unmarshal(plain.Body.Bytes(), &p))
+			require.False(t, p.HasMore)
+			again := e.do("GET", changesURL("crm", p.Checkpoint, 10), alice, nil, "Accept-Encoding", "gzip")
+			require.Equal(t, http.StatusOK, again.Code)
+			assert.Empty(t, again.Header().Get("Content-Encoding"))
+			var q page
+			again.json(t, &q)
+			assert.Empty(t, q.Ops)
+		})
 		for _, accept := range []string{"gzip;q=0", "identity", "gzip;q=0, *"} {
 			t.Run("accept_encoding_"+accept+"_gets_plain_json", func(t *testing.T) {
 				r := e.do("GET", changesURL("crm", "", 10), alice, nil, "Accept-Encoding", accept)
