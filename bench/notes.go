@@ -51,36 +51,38 @@ func (b *bench) missNotes() []string {
 	if b.missed("P4", "") {
 		if path := b.profilePath("p4-cpu.pprof"); path != "" {
 			if total, cum, err := profileTop(path); err == nil {
-				notes = append(notes, fmt.Sprintf("**P4**: 1,000 devices polling every %s offer about %.0f polls/s; an empty poll runs nine queries "+
-					"(token, user, device, identity, entity states for `EnsureFresh`, source seq, partition floors, changes, applied mutations). "+
-					"In the profile (%.1f s sampled) `authenticate` takes %.0f %% of the CPU, `EnsureFresh` %.0f %%, and `compress/flate.NewWriter` %.0f %%: "+
-					"each response, even one with no ops, makes a new gzip writer (about 1 MB of compressor state), which also drives garbage "+
-					"collection (`gcAssistAlloc` %.0f %%, `gcBgMarkWorker` %.0f %%). Requests queue for the SQLite read pool (GOMAXPROCS = %d connections) "+
-					"while its holders wait for a CPU. Cheap fixes: pool gzip writers (`sync.Pool` + `Reset`) and skip gzip for bodies without ops; cache "+
-					"`EnsureFresh`'s last-success times in the puller instead of reading `entity_states` per poll; cache a verified access token's "+
-					"user/device/identity for a few seconds (or one joined query); size the SQLite read pool above GOMAXPROCS.",
-					b.o.poll, float64(b.o.devices)/b.o.poll.Seconds(), total,
+				notes = append(notes, fmt.Sprintf("**P4**: %d devices polling every %s offer about %.0f polls/s; an empty poll runs about nine "+
+					"queries (token, user, device, identity, entity states for `EnsureFresh`, source seq, partition floors, changes, applied "+
+					"mutations). In the profile (%.1f s sampled, the pollers in the same process) `authenticate` takes %.0f %% of the CPU "+
+					"besides the handler, `EnsureFresh` %.0f %%, the changes query %.0f %%, garbage collection %.0f %%. Next steps: one joined "+
+					"query for token, user and device; cache `EnsureFresh`'s entity states for a second; a SQLite read pool above GOMAXPROCS.",
+					b.o.devices, b.o.poll, float64(b.o.devices)/b.o.poll.Seconds(), total,
 					share(cum, "github.com/synchub/synchub/host/api.(*Server).authenticate")-share(cum, "github.com/synchub/synchub/host/api.(*Server).changes"),
 					share(cum, "github.com/synchub/synchub/host/pull.(*Puller).EnsureFresh"),
-					share(cum, "compress/flate.NewWriter"), share(cum, "runtime.gcAssistAlloc"), share(cum, "runtime.gcBgMarkWorker"), b.m.CPUs))
+					share(cum, "github.com/synchub/synchub/host/store.(*Store).Changes"),
+					share(cum, "runtime.gcBgMarkWorker")))
 			}
 		}
 	}
 	if b.missed("P5", "") {
 		if path := b.profilePath("p5-cpu.pprof"); path != "" {
 			if total, cum, err := profileTop(path); err == nil {
-				notes = append(notes, fmt.Sprintf("**P5**: the pipeline does for each mutation what the raw loop does not: the device library "+
-					"records it and its change log in its own SQLite store and uploads it (`client.(*Client).Sync` %.0f %% of the bench process's "+
-					"%.1f s of CPU, including the download of the results), the hub authenticates the call and accepts it durably "+
-					"(`postMutations` %.0f %%), plans it into an op (`planner.run` %.0f %%: an op row and a status update per record), sends it "+
-					"through the plugin and records the answer (`sendBatch` %.0f %%; the mirror writes of a batch are one per entity). On SQLite "+
-					"these transactions take turns on the one writer, so the device's upload calls wait for the push worker's and the other way "+
-					"round. The raw loop only costs the emulator's in-memory insert. Next steps: insert a plan's ops in one statement and set "+
-					"their mutations with one UPDATE per batch, and accept a call's mutations with batched inserts.",
-					share(cum, "github.com/synchub/synchub/client.(*Client).Sync"), total,
-					share(cum, "github.com/synchub/synchub/host/api.(*Server).postMutations"),
-					share(cum, "github.com/synchub/synchub/host/push.(*planner).run"),
-					share(cum, "github.com/synchub/synchub/host/push.(*runner).sendBatch")))
+				notes = append(notes, fmt.Sprintf("**P5**: the profile of the apply stage (%.1f s sampled in the bench process, where the hub "+
+					"and the emulator run) shows one push worker doing the work in sequence: planning the accepted mutations into ops "+
+					"(`planner.run` %.0f %%: one INSERT of an op and one UPDATE of its mutations per record, `InsertOp` %.0f %%), then for "+
+					"each batch of %d the Upload call through the plugin and the recording of its results (`sendBatch` %.0f %%, of which "+
+					"the per-op status UPDATEs `UpdateMutations` %.0f %% and the rebase of later edits `rebase` %.0f %%; the mirror writes "+
+					"are already one per entity and batch, `flush` %.0f %%). The emulator's own `$batch` handling is %.0f %%. The raw loop "+
+					"does only that last part. Next steps, in the order of the profile: insert a plan's ops with one multi-row INSERT and "+
+					"set their mutations with one UPDATE … FROM (VALUES …); the same for the applied mutations' statuses; overlap the next "+
+					"batch's Upload with the recording of the previous one.",
+					total, share(cum, "github.com/synchub/synchub/host/push.(*planner).run"),
+					share(cum, "github.com/synchub/synchub/host/store.(*PushTx).InsertOp"), uploadBatch,
+					share(cum, "github.com/synchub/synchub/host/push.(*runner).sendBatch"),
+					share(cum, "github.com/synchub/synchub/host/store.(*PushTx).UpdateMutations"),
+					share(cum, "github.com/synchub/synchub/host/push.(*recorder).rebase"),
+					share(cum, "github.com/synchub/synchub/host/push.(*recorder).flush"),
+					share(cum, "github.com/synchub/synchub/connectors/dynamicscrm/emulator.(*Server).serveBatch")))
 			}
 		}
 	}

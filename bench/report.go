@@ -91,7 +91,7 @@ func profileWhat(name string) string {
 	case "p4-cpu.pprof":
 		return "P4's first SQLite run without new data"
 	case "p5-cpu.pprof":
-		return "P5's first pipeline run"
+		return "P5's first apply-stage run (the hub's push worker and the emulator run in it)"
 	}
 	return name
 }

@@ -63,13 +63,13 @@ func (b *bench) runUpload(ctx context.Context) {
 			return
 		}
 		raw = append(raw, float64(n)/d.Seconds())
-		a, err := b.pushOnce(ctx, c, n, false, true)
+		a, err := b.pushOnce(ctx, c, n, r == 0, true)
 		if err != nil {
 			b.fail("P5", fmt.Errorf("apply run %d: %w", r+1, err))
 			return
 		}
 		apply = append(apply, float64(n)/a.Seconds())
-		p, err := b.pushOnce(ctx, c, n, r == 0, false)
+		p, err := b.pushOnce(ctx, c, n, false, false)
 		if err != nil {
 			b.fail("P5", fmt.Errorf("pipeline run %d: %w", r+1, err))
 			return
@@ -248,7 +248,7 @@ func (b *bench) pushOnce(ctx context.Context, c *crm, n int, profile, applyOnly 
 		}
 	}
 	before := c.Count("accounts")
-	if profile {
+	if profile && !applyOnly {
 		stop := b.startProfile("p5-cpu.pprof")
 		defer stop()
 	}
@@ -259,6 +259,10 @@ func (b *bench) pushOnce(ctx context.Context, c *crm, n int, profile, applyOnly 
 	}
 	upload := time.Since(start)
 	if applyOnly {
+		if profile {
+			stop := b.startProfile("p5-cpu.pprof")
+			defer stop()
+		}
 		start = time.Now()
 		if err := h.Start(hctx); err != nil {
 			return 0, err
