@@ -91,10 +91,9 @@ func (b *bench) missNotes() []string {
 			notes = append(notes, fmt.Sprintf("**P3** (no bar, for the record): in the profile of the first download (%.1f s sampled, hub and device "+
 				"library in one process) the device library takes %.0f %% (`client.(*Client).download`), of which `pageApply.settle` %.0f %%: for "+
 				"every op it looks up the record's change-log entries, deletes its shadow row and upserts the record, three statements per record "+
-				"even when the device has no local edits; the hub's `changes` handler takes %.0f %%, %.0f %% of it gzip (`compress/flate` at the "+
-				"default level, on loopback). Cheap fixes: in `pageApply`, read the change-log entries of the page's ids with one query and take the "+
-				"plain path (batched upsert, one shadow DELETE per page) for ids without entries; compress the changes stream with "+
-				"`gzip.BestSpeed`.",
+				"even when the device has no local edits; the hub's `changes` handler takes %.0f %%, %.0f %% of it gzip (`compress/flate` at "+
+				"BestSpeed, on loopback). Next step: in `pageApply`, read the change-log entries of the page's ids with one query and take the "+
+				"plain path (batched upsert, one shadow DELETE per page) for ids without entries.",
 				total, share(cum, "github.com/synchub/synchub/client.(*Client).download"),
 				share(cum, "github.com/synchub/synchub/client.(*pageApply).settle"),
 				share(cum, "github.com/synchub/synchub/host/api.(*Server).changes"),
