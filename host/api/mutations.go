@@ -42,7 +42,7 @@ type mutationsRequest struct {
 // caller of the push stage: the authenticated device and its subscription.
 func pushCaller(c *gin.Context, v view) push.Caller {
 	who := callerOf(c)
-	return push.Caller{Source: v.src.Name, UserID: who.user.ID, DeviceID: who.device.ID, Partitions: v.partitions}
+	return push.Caller{Source: v.src.Name, UserID: who.user.ID, DeviceID: who.device.ID, Partitions: v.partitions, Identity: v.identity}
 }
 
 // requirePusher answers 503 when the hub runs no push stage.

@@ -24,6 +24,8 @@ type view struct {
 	partitions []string
 	// entities are those of the partitions, in config order.
 	entities []*config.Entity
+	// identity is the caller's on the source (nil: none).
+	identity *config.Identity
 }
 
 // viewOf computes the caller's partitions of the source named name. ok is
@@ -48,7 +50,7 @@ func (s *Server) viewOf(c *gin.Context, name string) (v view, ok bool, err error
 			}
 		}
 	}
-	v = view{src: src, partitions: partition.ForUser(src, id)}
+	v = view{src: src, partitions: partition.ForUser(src, id), identity: id}
 	if len(v.partitions) == 0 {
 		return view{}, false, nil
 	}

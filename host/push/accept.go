@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/synchub/synchub/host/config"
@@ -241,6 +242,9 @@ func (a *acceptor) shape(c *candidate) string {
 	if msg := checkFields(es, ent, op, m.ID, fields); msg != "" {
 		return msg
 	}
+	if op == sdk.OpCreate {
+		a.fillPartitionField(ent, es, fields)
+	}
 	enc := encodeFields(fields)
 	c.fields = fields
 	c.row = store.PushMutation{
@@ -249,6 +253,40 @@ func (a *acceptor) shape(c *candidate) string {
 		ClientTime: clientTime, GroupID: m.Group, Hash: mutationHash(m, enc), Status: store.MutationPending,
 	}
 	return ""
+}
+
+// fillPartitionField gives a create that leaves out the field its entity
+// is partitioned by (`owner:ownerid`, `region:territory`) the caller's
+// value, as a back end's own form would default the owner to the user: a
+// record created on a device then stays in its creator's partition. A
+// read-only field (set by the back end) is left alone, and so is a field
+// the device set, even to null.
+func (a *acceptor) fillPartitionField(ent *config.Entity, es sdk.EntitySchema, fields map[string]any) {
+	rule, id := ent.Partition, a.req.Identity
+	if rule.All || rule.Field == "" || id == nil {
+		return
+	}
+	if _, set := fields[rule.Field]; set {
+		return
+	}
+	i := slices.IndexFunc(es.Fields, func(f sdk.Field) bool { return f.Name == rule.Field })
+	if i < 0 || es.Fields[i].ReadOnly {
+		return
+	}
+	value := id.ID
+	if rule.Attr != "owner" {
+		value = id.Attributes[rule.Attr]
+	}
+	if value == "" {
+		return
+	}
+	f := es.Fields[i]
+	if f.Type == sdk.TypeLookup {
+		target, _, _ := strings.Cut(f.Lookup, ",")
+		fields[rule.Field] = map[string]any{"entity": strings.TrimSpace(target), "id": value}
+		return
+	}
+	fields[rule.Field] = value
 }
 
 func mutationHash(m Mutation, fields []byte) string {

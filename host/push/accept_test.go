@@ -3,6 +3,7 @@ package push
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -52,7 +53,7 @@ func TestAcceptRejects(t *testing.T) {
 			{"an_update_of_a_record_that_does_not_exist", update("account", "nope", "1", map[string]any{"city": "x"}), "in your partitions"},
 			{"an_update_of_another_users_record_deleted_since", update("account", "acc-0004", "1", map[string]any{"city": "x"}), "in your partitions"},
 			{"a_create_in_another_users_partition", create("account", "n-3", map[string]any{"name": "x", "owner": ref("user", "u2")}), "outside your partitions"},
-			{"a_create_with_no_owner", create("account", "n-4", map[string]any{"name": "x"}), "outside your partitions"},
+			{"a_create_with_a_null_owner", create("account", "n-4", map[string]any{"name": "x", "owner": nil}), "outside your partitions"},
 			{"a_create_whose_id_is_another_users_record", create("account", "acc-0001", map[string]any{"name": "x", "owner": owner}), "is taken"},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
@@ -61,6 +62,18 @@ func TestAcceptRejects(t *testing.T) {
 				assert.Contains(t, res.Rejected[0].Reason, tc.reason)
 			})
 		}
+		t.Run("a_create_without_its_owner_is_the_creators", func(t *testing.T) {
+			m := create("account", "mine-1", map[string]any{"name": "Made offline"})
+			e.acceptOK(1, m)
+			e.push()
+			assert.Equal(t, store.MutationApplied, e.status(1, m.MutationID))
+			rec, ok := e.backend("account", e.mutation(1, m.MutationID).BackendID)
+			require.True(t, ok)
+			assert.Equal(t, "u1", fmt.Sprint(rec["owner"].(map[string]any)["id"]), "the back end has the creator as owner: %v", rec)
+			fields, _, ok := e.record("account", e.mutation(1, m.MutationID).BackendID)
+			require.True(t, ok, "the record is in the creator's partition of the mirror")
+			assert.NotNil(t, fields["owner"])
+		})
 		t.Run("duplicate_mutation_ids_in_one_upload", func(t *testing.T) {
 			a := create("account", "x-1", map[string]any{"name": "x", "owner": owner})
 			b := a

@@ -146,7 +146,8 @@ func (e *env) pull() {
 // caller is user u<n> with device n.
 func (e *env) caller(n int) AcceptRequest {
 	id := &config.Identity{ID: fmt.Sprintf("u%d", n)}
-	return AcceptRequest{Caller: Caller{Source: e.source, UserID: int64(n), DeviceID: int64(n), Partitions: partition.ForUser(&e.cfg.Sources[0], id)}}
+	return AcceptRequest{Caller: Caller{Source: e.source, UserID: int64(n), DeviceID: int64(n),
+		Partitions: partition.ForUser(&e.cfg.Sources[0], id), Identity: id}}
 }
 
 func (e *env) accept(n int, ms ...Mutation) AcceptResult {

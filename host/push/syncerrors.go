@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/synchub/synchub/host/config"
 	"github.com/synchub/synchub/host/partition"
 	"github.com/synchub/synchub/host/store"
 	"github.com/synchub/synchub/sdk"
@@ -92,6 +93,10 @@ type Caller struct {
 	// Partitions is the caller's subscription of Source (partition.ForUser):
 	// it bounds what the caller may change and see.
 	Partitions []string
+	// Identity is the caller's back-end identity on Source (nil: none): a
+	// create that leaves its entity's partition field out gets it from
+	// there, so a record a user creates is theirs.
+	Identity *config.Identity
 }
 
 // SyncErrors lists the caller's unresolved sync errors, oldest first.
