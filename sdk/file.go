@@ -63,4 +63,11 @@ type WriteFileRequest struct {
 	MimeType string
 	// Size is the content length, or -1 when unknown.
 	Size int64
+	// Key identifies the write: the hub sends the same key again when it
+	// retries a write whose answer it lost (a timeout, a plugin that
+	// crashed). A connector must not store a second file for a key it has
+	// already written: it answers the file it wrote (use the key as the
+	// back end's id or idempotency key, or look it up). Empty: no retry
+	// protection asked for.
+	Key string
 }

@@ -288,7 +288,7 @@ func (g *grpcClient) WriteFile(ctx context.Context, req WriteFileRequest, body i
 		return File{}, fromStatus(err)
 	}
 	hdr := &pb.WriteFileHeader{Record: &pb.RecordRef{Entity: req.Record.Entity, Id: req.Record.ID, Name: req.Record.Name},
-		Name: req.Name, MimeType: req.MimeType, Size: req.Size}
+		Name: req.Name, MimeType: req.MimeType, Size: req.Size, Key: req.Key}
 	if err := st.Send(&pb.WriteFileRequest{Header: hdr}); err != nil {
 		_, rerr := st.CloseAndRecv()
 		return File{}, fromStatus(rerr)

@@ -297,7 +297,7 @@ func (s *grpcServer) WriteFile(st pb.Connector_WriteFileServer) (err error) {
 	if h == nil {
 		return &Error{Code: CodeInvalidRequest, Summary: "write file: first message carries no header"}
 	}
-	req := WriteFileRequest{Name: h.Name, MimeType: h.MimeType, Size: h.Size}
+	req := WriteFileRequest{Name: h.Name, MimeType: h.MimeType, Size: h.Size, Key: h.Key}
 	if h.Record != nil {
 		req.Record = RecordRef{Entity: h.Record.Entity, ID: h.Record.Id, Name: h.Record.Name}
 	}

@@ -531,3 +531,34 @@ func TestNotesAreFiles(t *testing.T) {
 		t.Errorf("reading a deleted note: %v, want not_found", err)
 	}
 }
+
+// TestARetriedFileWriteMakesOneNote: the hub sends a write again with the
+// same key when it lost the answer; the note is made once.
+func TestARetriedFileWriteMakesOneNote(t *testing.T) {
+	emu, cfg := startEmulator(t, emulator.Options{Seed: 6, Accounts: 2, ContactsPerAccount: -1, NotesPerAccount: -1})
+	c := configured(t, cfg)
+	acc := emu.IDs("accounts")[0]
+	req := sdk.WriteFileRequest{Record: sdk.RecordRef{Entity: "account", ID: acc}, Name: "visit report.pdf",
+		MimeType: "application/pdf", Size: 5, Key: "upload-7f3a"}
+	first, err := c.WriteFile(ctx, req, strings.NewReader("hello"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := c.WriteFile(ctx, req, strings.NewReader("hello"))
+	if err != nil {
+		t.Fatalf("the retried write: %v", err)
+	}
+	if again.ID != first.ID || emu.Count("annotations") != 1 {
+		t.Errorf("the retried write answered note %s (first %s); the CRM holds %d notes", again.ID, first.ID, emu.Count("annotations"))
+	}
+	other := req
+	other.Key = "upload-8b4c"
+	if f, err := c.WriteFile(ctx, other, strings.NewReader("hello")); err != nil || f.ID == first.ID || emu.Count("annotations") != 2 {
+		t.Errorf("another key: note %s, %v; the CRM holds %d notes", f.ID, err, emu.Count("annotations"))
+	}
+	clash := req
+	clash.Name = "something else.pdf"
+	if _, err := c.WriteFile(ctx, clash, strings.NewReader("hello")); sdk.CodeOf(err) != sdk.CodeInvalidRequest {
+		t.Errorf("a key reused for another file: %v", err)
+	}
+}

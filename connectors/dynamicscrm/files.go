@@ -5,12 +5,15 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/synchub/synchub/connectors/odata"
 	"github.com/synchub/synchub/sdk"
@@ -28,6 +31,32 @@ const (
 	noteTable  = "annotation"
 	noteSelect = "annotationid,filename,mimetype,filesize,modifiedon,isdocument,objecttypecode,_objectid_value"
 )
+
+// noteNamespace derives notes' ids from write keys (UUID version 5).
+var noteNamespace = uuid.MustParse("5b0f6c1e-3a52-4c8e-9d7a-2f1e8b4c6d30")
+
+// noteIDOf is the id of the note a write key makes.
+func noteIDOf(key string) string { return uuid.NewSHA1(noteNamespace, []byte(key)).String() }
+
+// writtenNote answers a retried write with the note its first attempt
+// made, once it is sure that note is this write's: a document with the
+// same name on the same record.
+func (c *Connector) writtenNote(ctx context.Context, m, target *entityMeta, noteID string, req sdk.WriteFileRequest) (sdk.File, error) {
+	var row odata.Row
+	if err := c.http.GetJSON(ctx, c.api+"/"+m.set+"("+noteID+")?$select="+noteSelect, &row); err != nil {
+		return sdk.File{}, c.callError("read the note of an earlier attempt "+noteID, err)
+	}
+	f, isDoc := noteFile(row)
+	if !isDoc || f.Name != req.Name || !strings.EqualFold(f.Record.ID, req.Record.ID) {
+		return sdk.File{}, &sdk.Error{Code: sdk.CodeInvalidRequest, Entity: target.logical,
+			Summary: fmt.Sprintf("note %s of write key %q exists but is not %q on %s %s", noteID, req.Key, req.Name, target.logical, req.Record.ID)}
+	}
+	if f.Record.Entity == "" {
+		f.Record.Entity = target.logical
+	}
+	c.log.Info("a retried file write found the note of its first attempt", "note", noteID, "record", req.Record.ID)
+	return f, nil
+}
 
 // ListFiles lists notes with documents: all of them from Cursor "", else
 // the changes since the cursor (a delta link). A note that lost its
@@ -223,10 +252,19 @@ func (c *Connector) WriteFile(ctx context.Context, req sdk.WriteFileRequest, bod
 	if mime == "" {
 		mime = "application/octet-stream"
 	}
-	head, err := json.Marshal(map[string]any{
+	note := map[string]any{
 		"subject": req.Name, "filename": req.Name, "mimetype": mime, "isdocument": true,
 		obj.nav(target.logical) + "@odata.bind": "/" + target.set + "(" + strings.ToLower(req.Record.ID) + ")",
-	})
+	}
+	// The write's key names the note (Dataverse takes a client's key on
+	// create, as for records): a retried write meets "duplicate key" and
+	// answers the note the first one made, instead of a second note.
+	noteID := ""
+	if req.Key != "" {
+		noteID = noteIDOf(req.Key)
+		note[m.pk] = noteID
+	}
+	head, err := json.Marshal(note)
 	if err != nil {
 		return sdk.File{}, err
 	}
@@ -257,6 +295,10 @@ func (c *Connector) WriteFile(ctx context.Context, req sdk.WriteFileRequest, bod
 	resp, err := c.http.Send(ctx, httpx.StreamRequest{Method: http.MethodPost, URL: c.api + "/" + m.set + "?$select=" + noteSelect,
 		Header: h, Body: pr, ContentLength: max(length, 0)})
 	pr.Close() // unblocks the encoder if the request ended early
+	var se *httpx.StatusError
+	if noteID != "" && errors.As(err, &se) && odata.ParseError(se.StatusCode, se.Body).Code == codeDuplicate {
+		return c.writtenNote(ctx, m, target, noteID, req)
+	}
 	if err != nil {
 		return sdk.File{}, c.callError(fmt.Sprintf("attach %s to %s %s", req.Name, target.logical, req.Record.ID), err)
 	}

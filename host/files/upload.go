@@ -253,7 +253,7 @@ func (s *Syncer) writeUpload(ctx context.Context, u store.FileUpload) error {
 		return fmt.Errorf("connector of %s: %w", u.Writer, err)
 	}
 	ref := sdk.RecordRef{Entity: u.Entity, ID: u.RecordID, Name: u.RecordName}
-	f, err := client.WriteFile(ctx, sdk.WriteFileRequest{Record: ref, Name: u.Name, MimeType: u.MimeType, Size: u.Size}, body)
+	f, err := client.WriteFile(ctx, sdk.WriteFileRequest{Record: ref, Name: u.Name, MimeType: u.MimeType, Size: u.Size, Key: u.ID}, body)
 	if err != nil {
 		err = fmt.Errorf("write %q to %s: %w", u.Name, u.Writer, err)
 		var se *sdk.Error

@@ -1719,11 +1719,13 @@ func (x *FileChunk) GetData() []byte {
 }
 
 type WriteFileHeader struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Record        *RecordRef             `protobuf:"bytes,1,opt,name=record,proto3" json:"record,omitempty"`
-	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
-	MimeType      string                 `protobuf:"bytes,3,opt,name=mime_type,json=mimeType,proto3" json:"mime_type,omitempty"`
-	Size          int64                  `protobuf:"varint,4,opt,name=size,proto3" json:"size,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Record   *RecordRef             `protobuf:"bytes,1,opt,name=record,proto3" json:"record,omitempty"`
+	Name     string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	MimeType string                 `protobuf:"bytes,3,opt,name=mime_type,json=mimeType,proto3" json:"mime_type,omitempty"`
+	Size     int64                  `protobuf:"varint,4,opt,name=size,proto3" json:"size,omitempty"`
+	// key: the same key is the same file (see sdk.WriteFileRequest.Key).
+	Key           string `protobuf:"bytes,5,opt,name=key,proto3" json:"key,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1784,6 +1786,13 @@ func (x *WriteFileHeader) GetSize() int64 {
 		return x.Size
 	}
 	return 0
+}
+
+func (x *WriteFileHeader) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
 }
 
 // WriteFileRequest: the first message carries the header, later ones only data.
@@ -2169,12 +2178,13 @@ const file_connector_proto_rawDesc = "" +
 	"chunk_size\x18\x04 \x01(\x05R\tchunkSize\"O\n" +
 	"\tFileChunk\x12.\n" +
 	"\x04file\x18\x01 \x01(\v2\x1a.synchub.connector.v1.FileR\x04file\x12\x12\n" +
-	"\x04data\x18\x02 \x01(\fR\x04data\"\x8f\x01\n" +
+	"\x04data\x18\x02 \x01(\fR\x04data\"\xa1\x01\n" +
 	"\x0fWriteFileHeader\x127\n" +
 	"\x06record\x18\x01 \x01(\v2\x1f.synchub.connector.v1.RecordRefR\x06record\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1b\n" +
 	"\tmime_type\x18\x03 \x01(\tR\bmimeType\x12\x12\n" +
-	"\x04size\x18\x04 \x01(\x03R\x04size\"e\n" +
+	"\x04size\x18\x04 \x01(\x03R\x04size\x12\x10\n" +
+	"\x03key\x18\x05 \x01(\tR\x03key\"e\n" +
 	"\x10WriteFileRequest\x12=\n" +
 	"\x06header\x18\x01 \x01(\v2%.synchub.connector.v1.WriteFileHeaderR\x06header\x12\x12\n" +
 	"\x04data\x18\x02 \x01(\fR\x04data\"C\n" +

@@ -7,6 +7,8 @@ import (
 	"io"
 	"slices"
 
+	"github.com/google/uuid"
+
 	"github.com/synchub/synchub/sdk"
 )
 
@@ -34,10 +36,19 @@ func filesRoundTripCase(h *harness, _ EntityConfig) {
 	for i := range content {
 		content[i] = byte(i * 31 % 251)
 	}
-	f, err := h.client.WriteFile(h.ctx, sdk.WriteFileRequest{Record: ref, Name: "sdktest.bin",
-		MimeType: "application/octet-stream", Size: int64(len(content))}, bytes.NewReader(content))
+	write := sdk.WriteFileRequest{Record: ref, Name: "sdktest.bin", MimeType: "application/octet-stream",
+		Size: int64(len(content)), Key: "sdktest-" + uuid.NewString()}
+	f, err := h.client.WriteFile(h.ctx, write, bytes.NewReader(content))
 	if err != nil {
 		h.Fatalf("WriteFile on %s %s: %v", ref.Entity, ref.ID, err)
+	}
+	// The hub sends a write again, with the same key, when it lost the
+	// answer: one file, the same one.
+	again, err := h.client.WriteFile(h.ctx, write, bytes.NewReader(content))
+	if err != nil {
+		h.Errorf("WriteFile again with the same key (a retry after a lost answer): %v", err)
+	} else if again.ID != f.ID {
+		h.Errorf("WriteFile again with the same key made file %s beside %s: a retried write must answer the file the key already made", again.ID, f.ID)
 	}
 	if f.ID == "" || f.Size != int64(len(content)) {
 		h.Errorf("WriteFile answers id %q and size %d for %d bytes", f.ID, f.Size, len(content))
@@ -52,6 +63,15 @@ func filesRoundTripCase(h *harness, _ EntityConfig) {
 	listed, _ := h.listFiles(cursor)
 	if !slices.ContainsFunc(listed, func(l sdk.File) bool { return l.ID == f.ID && l.Record.ID == ref.ID }) {
 		h.Errorf("ListFiles from the cursor before the write does not list file %s on %s", f.ID, ref.ID)
+	}
+	var named []string
+	for _, l := range listed {
+		if l.Record.ID == ref.ID && l.Name == write.Name {
+			named = append(named, l.ID)
+		}
+	}
+	if len(named) > 1 {
+		h.Errorf("after one write and its retry, %s %s has %d files named %s: %v", ref.Entity, ref.ID, len(named), write.Name, named)
 	}
 	n := int64(len(content))
 	for _, r := range []struct{ off, length int64 }{{0, 0}, {sdk.ChunkBytes + 7, 1000}, {n - 10, 0}} {

@@ -99,6 +99,12 @@ func (m *Connector) WriteFile(_ context.Context, req sdk.WriteFileRequest, body 
 	if _, ok := m.st.table(req.Record.Entity).rows[req.Record.ID]; !ok {
 		return sdk.File{}, &sdk.Error{Code: sdk.CodeNotFound, Entity: req.Record.Entity, Summary: "no such record", Detail: req.Record.ID}
 	}
+	// A retried write (same key) answers the file the first one made.
+	if id, ok := m.st.written[req.Key]; ok && req.Key != "" {
+		if f, ok := m.st.files[id]; ok {
+			return f.meta, nil
+		}
+	}
 	m.st.version++
 	v := strconv.FormatInt(m.st.version, 10)
 	meta := sdk.File{ID: "file-" + v, Name: req.Name, Size: int64(len(data)), MimeType: req.MimeType,
@@ -107,5 +113,8 @@ func (m *Connector) WriteFile(_ context.Context, req sdk.WriteFileRequest, body 
 		meta.MimeType = "application/octet-stream"
 	}
 	m.st.files[meta.ID] = &file{meta: meta, version: m.st.version, data: data}
+	if req.Key != "" {
+		m.st.written[req.Key] = meta.ID
+	}
 	return meta, nil
 }

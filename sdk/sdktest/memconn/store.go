@@ -22,6 +22,7 @@ type store struct {
 	log     []change                // every record write, ascending by version
 	applied map[string]sdk.OpResult // applied upload results by mutation id
 	files   map[string]*file
+	written map[string]string // file ids by write key (WriteFileRequest.Key)
 }
 
 type table struct {
@@ -48,7 +49,7 @@ type file struct {
 }
 
 func newStore() *store {
-	return &store{tables: map[string]*table{}, applied: map[string]sdk.OpResult{}, files: map[string]*file{}}
+	return &store{tables: map[string]*table{}, applied: map[string]sdk.OpResult{}, files: map[string]*file{}, written: map[string]string{}}
 }
 
 // table returns an entity's table, empty if it has no records yet.
@@ -113,7 +114,7 @@ func (s *store) changesSince(entity string, since int64) []change {
 // and dropped if one of its ops fails.
 func (s *store) clone() *store {
 	c := &store{version: s.version, tables: map[string]*table{}, log: s.log[:len(s.log):len(s.log)],
-		applied: maps.Clone(s.applied), files: maps.Clone(s.files)}
+		applied: maps.Clone(s.applied), files: maps.Clone(s.files), written: maps.Clone(s.written)}
 	for name, t := range s.tables {
 		c.tables[name] = &table{rows: maps.Clone(t.rows), ids: slices.Clone(t.ids)}
 	}
