@@ -58,6 +58,7 @@ type planner struct {
 	// what points to it from before.
 	refs     map[recKey][]int64
 	progress int
+	frozen   []frozenOp // ops planned, written by writeFrozen
 }
 
 // plan freezes the ops the source's waiting mutations make now (one op
@@ -73,6 +74,9 @@ func (r *runner) plan(ctx context.Context) (int, []store.PushOp, error) {
 	err := r.p.st.PushTx(ctx, func(tx *store.PushTx) error {
 		pl := &planner{r: r, tx: tx, now: r.now(), creates: map[devEntity]map[string]store.PushMutation{}, busy: map[recKey]store.PushOp{}}
 		if err := pl.run(); err != nil {
+			return err
+		}
+		if err := pl.writeFrozen(); err != nil {
 			return err
 		}
 		progress = pl.progress
@@ -500,12 +504,46 @@ func (pl *planner) freeze(p *prepared, groupKey string) error {
 	if len(p.deferred) > 0 {
 		op.Deferred = encodeFields(p.deferred)
 	}
-	if err := pl.tx.InsertOp(&op); err != nil {
+	// The op and its mutations' status are written with the plan's others
+	// when the plan is over (writeFrozen): one INSERT and one UPDATE per
+	// chunk instead of two statements per record.
+	pl.busy[cp.key] = op
+	pl.frozen = append(pl.frozen, frozenOp{key: cp.key, op: op, muts: ids(cp.muts)})
+	pl.progress++
+	return nil
+}
+
+// frozenOp is an op planned in this run, not written yet.
+type frozenOp struct {
+	key  recKey
+	op   store.PushOp
+	muts []int64
+}
+
+// writeFrozen stores the run's new ops and sets their mutations in flight.
+func (pl *planner) writeFrozen() error {
+	if len(pl.frozen) == 0 {
+		return nil
+	}
+	ops := make([]store.PushOp, len(pl.frozen))
+	for i, f := range pl.frozen {
+		ops[i] = f.op
+	}
+	if err := pl.tx.InsertOps(ops); err != nil {
 		return err
 	}
-	pl.busy[cp.key] = op
-	pl.progress++
-	return pl.tx.UpdateMutations(ids(cp.muts), map[string]any{"status": store.MutationInflight, "op_id": op.ID, "reason": ""})
+	var muts []int64
+	opOf := map[int64]any{}
+	for i, f := range pl.frozen {
+		pl.busy[f.key] = ops[i] // with its id, for the due list
+		for _, m := range f.muts {
+			muts = append(muts, m)
+			opOf[m] = ops[i].ID
+		}
+	}
+	pl.frozen = nil
+	return pl.tx.UpdateMutationsEach(muts, map[string]any{"status": store.MutationInflight, "reason": ""},
+		map[string]map[int64]any{"op_id": opOf})
 }
 
 // noEffect resolves a create deleted before it reached the back end. It

@@ -36,6 +36,9 @@ type recorder struct {
 	mirror      map[string]*mirrorWrites // by entity
 	appliedMuts []int64                  // mutations applied, awaiting their seq
 	doneOps     []int64                  // ops applied, to delete
+	// Applied mutations whose status flushStatuses has not written yet.
+	unflushed            []int64
+	backendIDs, versions map[int64]string
 }
 
 // reset forgets what a failed (retried) transaction noted.
@@ -43,6 +46,7 @@ func (rc *recorder) reset() {
 	rc.parts, rc.lastSeq, rc.counts, rc.latencies = map[string]bool{}, 0, map[string]int{}, nil
 	rc.refresh = map[string]bool{}
 	rc.mirror, rc.appliedMuts, rc.doneOps = map[string]*mirrorWrites{}, nil, nil
+	rc.unflushed, rc.backendIDs, rc.versions = nil, map[int64]string{}, map[int64]string{}
 }
 
 // load reads the batch's in-flight mutations.
@@ -253,6 +257,11 @@ func (rc *recorder) applied(op store.PushOp, muts []store.PushMutation, res sdk.
 		if err != nil {
 			return fmt.Errorf("op %d: deferred fields: %w", op.ID, err)
 		}
+		// Lookups to creates applied earlier in this batch need their
+		// statuses written.
+		if err := rc.flushStatuses(); err != nil {
+			return err
+		}
 		if err := rc.resolveLookups(muts[0].DeviceID, deferred); err != nil {
 			return err
 		}
@@ -271,23 +280,43 @@ func (rc *recorder) applied(op store.PushOp, muts []store.PushMutation, res sdk.
 		_ = json.Unmarshal(op.Lost, &lost)
 	}
 	// applied_seq is set by flush, once the mirror has been written.
-	cols := map[string]any{"status": store.MutationApplied, "backend_id": id, "op_id": 0,
-		"resolved_at": rc.now, "reason": "", "parked": false, "result_version": version}
-	outcome := outApplied
 	if len(lost) > 0 {
-		cols = map[string]any{"status": store.MutationConflict, "backend_id": id, "op_id": 0, "parked": false,
+		cols := map[string]any{"status": store.MutationConflict, "backend_id": id, "op_id": 0, "parked": false,
 			"reason":          fmt.Sprintf("the server's values of %s were kept; the device's other changes were applied", strings.Join(lost, ", ")),
 			"conflict_fields": mustJSON(lost), "server_record": recordJSON(res.Record)}
-		outcome = outConflicted
-	} else {
-		rc.appliedMuts = append(rc.appliedMuts, mutIDs(muts)...)
+		if err := rc.tx.UpdateMutations(mutIDs(muts), cols); err != nil {
+			return err
+		}
+		rc.resolved(outConflicted, muts)
+		rc.doneOps = append(rc.doneOps, op.ID)
+		return nil
 	}
-	if err := rc.tx.UpdateMutations(mutIDs(muts), cols); err != nil {
-		return err
+	// The status waits for flushStatuses, with the batch's others.
+	for _, m := range muts {
+		rc.appliedMuts = append(rc.appliedMuts, m.ID)
+		rc.backendIDs[m.ID], rc.versions[m.ID] = id, version
 	}
-	rc.resolved(outcome, muts)
+	rc.unflushed = append(rc.unflushed, mutIDs(muts)...)
+	rc.resolved(outApplied, muts)
 	rc.doneOps = append(rc.doneOps, op.ID)
 	return nil
+}
+
+// flushStatuses marks the mutations applied since the last flush, each
+// with its back-end id and version, in one UPDATE per chunk.
+func (rc *recorder) flushStatuses() error {
+	if len(rc.unflushed) == 0 {
+		return nil
+	}
+	backend, version := map[int64]any{}, map[int64]any{}
+	for _, id := range rc.unflushed {
+		backend[id], version[id] = rc.backendIDs[id], rc.versions[id]
+	}
+	err := rc.tx.UpdateMutationsEach(rc.unflushed, map[string]any{"status": store.MutationApplied, "op_id": 0,
+		"resolved_at": rc.now, "reason": "", "parked": false},
+		map[string]map[int64]any{"backend_id": backend, "result_version": version})
+	rc.unflushed = nil
+	return err
 }
 
 // mirrorWrites are an entity's records (and deletions) answered by the
@@ -334,6 +363,9 @@ func (rc *recorder) flush() error {
 		}
 		rc.note(br)
 		seq = max(seq, br.LastSeq)
+	}
+	if err := rc.flushStatuses(); err != nil {
+		return err
 	}
 	if len(rc.appliedMuts) > 0 {
 		if seq == 0 {

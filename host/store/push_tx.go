@@ -3,7 +3,9 @@ package store
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -112,6 +114,58 @@ func (t *PushTx) InsertOp(op *PushOp) error {
 	}
 	if err := t.tx.Create(op).Error; err != nil {
 		return fmt.Errorf("insert push op: %w", err)
+	}
+	return nil
+}
+
+// InsertOps stores new ops with one INSERT per chunk (their IDs are set).
+func (t *PushTx) InsertOps(ops []PushOp) error {
+	if len(ops) == 0 {
+		return nil
+	}
+	now := time.Now().UTC()
+	for i := range ops {
+		if ops[i].NextAttemptAt.IsZero() {
+			ops[i].NextAttemptAt = now
+		}
+		if ops[i].Fields == nil {
+			ops[i].Fields = []byte("{}")
+		}
+	}
+	if err := t.tx.CreateInBatches(ops, chunk/2).Error; err != nil {
+		return fmt.Errorf("insert push ops: %w", err)
+	}
+	return nil
+}
+
+// UpdateMutationsEach sets cols on the mutations ids and, for each column
+// of each, the mutation's own value (each[column][mutation id]: int64 for
+// an integer column, else string), with one UPDATE per chunk.
+func (t *PushTx) UpdateMutationsEach(ids []int64, cols map[string]any, each map[string]map[int64]any) error {
+	c := make(map[string]any, len(cols)+len(each)+1)
+	maps.Copy(c, cols)
+	c["updated_at"] = time.Now().UTC()
+	for part := range slices.Chunk(ids, chunk) {
+		for col, vals := range each {
+			var b strings.Builder
+			args := make([]any, 0, 2*len(part))
+			b.WriteString("CASE id")
+			for _, id := range part {
+				// Typed parameters: PostgreSQL cannot infer a CASE's
+				// result type from parameters alone.
+				if _, isInt := vals[id].(int64); isInt {
+					b.WriteString(" WHEN ? THEN CAST(? AS BIGINT)")
+				} else {
+					b.WriteString(" WHEN ? THEN CAST(? AS TEXT)")
+				}
+				args = append(args, id, vals[id])
+			}
+			b.WriteString(" END")
+			c[col] = gorm.Expr(b.String(), args...)
+		}
+		if err := t.tx.Model(&PushMutation{}).Where("id IN ?", part).Updates(c).Error; err != nil {
+			return fmt.Errorf("update mutations: %w", err)
+		}
 	}
 	return nil
 }
