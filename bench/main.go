@@ -145,6 +145,8 @@ type bench struct {
 	profiles []string
 	// p1 keeps what later benchmarks compare with.
 	p1 p1Outcome
+	// p5wall is the wall time of P5's profiled apply run, in seconds.
+	p5wall float64
 }
 
 // row is one line of the results table.

@@ -68,21 +68,20 @@ func (b *bench) missNotes() []string {
 		if path := b.profilePath("p5-cpu.pprof"); path != "" {
 			if total, cum, err := profileTop(path); err == nil {
 				notes = append(notes, fmt.Sprintf("**P5**: the profile of the apply stage (%.1f s sampled in the bench process, where the hub "+
-					"and the emulator run) shows one push worker doing the work in sequence: planning the accepted mutations into ops "+
-					"(`planner.run` %.0f %%: one INSERT of an op and one UPDATE of its mutations per record, `InsertOp` %.0f %%), then for "+
-					"each batch of %d the Upload call through the plugin and the recording of its results (`sendBatch` %.0f %%, of which "+
-					"the per-op status UPDATEs `UpdateMutations` %.0f %% and the rebase of later edits `rebase` %.0f %%; the mirror writes "+
-					"are already one per entity and batch, `flush` %.0f %%). The emulator's own `$batch` handling is %.0f %%. The raw loop "+
-					"does only that last part. Next steps, in the order of the profile: insert a plan's ops with one multi-row INSERT and "+
-					"set their mutations with one UPDATE … FROM (VALUES …); the same for the applied mutations' statuses; overlap the next "+
-					"batch's Upload with the recording of the previous one.",
-					total, share(cum, "github.com/synchub/synchub/host/push.(*planner).run"),
-					share(cum, "github.com/synchub/synchub/host/store.(*PushTx).InsertOp"), uploadBatch,
+					"and the emulator run, over %.1f s of wall time) shows one push worker doing the work in sequence, on one core at a "+
+					"time: planning the accepted mutations into ops (`planner.run` %.0f %%, of which reading the devices' creates for "+
+					"lookups `loadCreates` %.0f %%; ops and statuses are written with one statement per chunk), then for each batch of %d "+
+					"the Upload call, during which the hub waits for the plugin (its own process, not in this profile) and the emulator "+
+					"(`serveBatch` %.0f %%), then the recording of the results (`sendBatch` %.0f %% in all, the mirror and status writes "+
+					"`flush` %.0f %%). The raw loop does only the emulator's part. Next steps: overlap the next batch's Upload with the "+
+					"recording of the previous one and keep several Upload calls in flight (the stage uses one of the two cores), and "+
+					"decode each op's fields once (`decodeFields` %.0f %%).",
+					total, b.p5wall, share(cum, "github.com/synchub/synchub/host/push.(*planner).run"),
+					share(cum, "github.com/synchub/synchub/host/push.(*planner).loadCreates"), uploadBatch,
+					share(cum, "github.com/synchub/synchub/connectors/dynamicscrm/emulator.(*Server).serveBatch"),
 					share(cum, "github.com/synchub/synchub/host/push.(*runner).sendBatch"),
-					share(cum, "github.com/synchub/synchub/host/store.(*PushTx).UpdateMutations"),
-					share(cum, "github.com/synchub/synchub/host/push.(*recorder).rebase"),
 					share(cum, "github.com/synchub/synchub/host/push.(*recorder).flush"),
-					share(cum, "github.com/synchub/synchub/connectors/dynamicscrm/emulator.(*Server).serveBatch")))
+					share(cum, "github.com/synchub/synchub/host/push.decodeFields")))
 			}
 		}
 	}

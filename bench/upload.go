@@ -69,6 +69,9 @@ func (b *bench) runUpload(ctx context.Context) {
 			return
 		}
 		apply = append(apply, float64(n)/a.Seconds())
+		if r == 0 {
+			b.p5wall = a.Seconds()
+		}
 		p, err := b.pushOnce(ctx, c, n, false, false)
 		if err != nil {
 			b.fail("P5", fmt.Errorf("pipeline run %d: %w", r+1, err))
