@@ -331,37 +331,19 @@ type converter struct {
 	raw    *rawPlan // for rawRecord
 }
 
-// record converts a row: id = the key (lower case), version =
-// @odata.etag, modified = modifiedon, lookups under their logical name as
-// {"entity": <target table>, "id": <guid>}.
+// record converts a decoded row (delta pages, reads by id, write
+// answers) as rawRecord converts a row as sent, with Fields set too.
 func (cv converter) record(row odata.Row) (sdk.Record, error) {
-	m := cv.m
-	id, _ := row[m.pk].(string)
-	if id == "" {
-		return sdk.Record{}, &sdk.Error{Code: sdk.CodeBadResponse, Entity: m.logical, Summary: "a row without its key " + m.pk}
+	raw, err := json.Marshal(row)
+	if err != nil {
+		return sdk.Record{}, &sdk.Error{Code: sdk.CodeBadResponse, Entity: cv.m.logical, Summary: "a row that is not JSON", Detail: err.Error()}
 	}
-	rec := sdk.Record{ID: strings.ToLower(id), Version: odata.ETag(row), Fields: map[string]any{}}
-	if s, ok := row["modifiedon"].(string); ok {
-		if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-			rec.ModifiedAt = t.UTC()
-		}
+	rec, err := cv.rawRecord(raw)
+	if err != nil {
+		return rec, err
 	}
-	fields := cv.fields
-	if len(fields) == 0 {
-		fields = m.order
-	}
-	for _, f := range fields {
-		a := m.attrs[f]
-		if a == nil || f == m.pk {
-			continue
-		}
-		if a.typ != sdk.TypeLookup {
-			rec.Fields[f] = row[f]
-			continue
-		}
-		rec.Fields[f] = lookupValue(a, row)
-	}
-	return rec, nil
+	rec.Fields, err = rec.FieldMap()
+	return rec, err
 }
 
 // rawPlan says where each property of a row goes in a record's fields
@@ -406,11 +388,16 @@ func (cv converter) rawPlan() *rawPlan {
 	return p
 }
 
-// rawRecord is record for a row as the service sent it: the same record,
-// its fields as JSON (Raw) in the order json.Marshal would write them,
-// values as the service wrote them, lookups as {"entity", "id"}.
+// rawRecord converts a row as the service sent it: id = the key (lower
+// case), version = @odata.etag, modified = modifiedon, and the fields as
+// JSON (Raw) in the order json.Marshal would write them, values as the
+// service wrote them, lookups under their logical name as
+// {"entity": <target table>, "id": <guid>}.
 func (cv converter) rawRecord(row json.RawMessage) (sdk.Record, error) {
 	p := cv.raw
+	if p == nil {
+		p = cv.rawPlan()
+	}
 	vals := make([]string, len(p.cols)) // "" = absent from the row
 	targets := make([]string, len(p.cols))
 	var id, etag, modified string
@@ -460,8 +447,10 @@ func (cv converter) rawRecord(row json.RawMessage) (sdk.Record, error) {
 	return rec, nil
 }
 
-// appendLookup writes lookupValue's JSON for a lookup whose `_x_value`
-// is raw (JSON) and whose annotation named target.
+// appendLookup writes a lookup's value: null, or {"entity", "id"} with
+// the target table from the lookuplogicalname annotation (the only way to
+// know it for a customer or owner lookup), else the only target. raw is
+// the `_x_value` property as JSON.
 func appendLookup(buf []byte, a *attrMeta, raw, target string) []byte {
 	v := gjson.Parse(raw)
 	if v.Type != gjson.String || v.Str == "" {
@@ -472,19 +461,4 @@ func appendLookup(buf []byte, a *attrMeta, raw, target string) []byte {
 	}
 	ref, _ := json.Marshal(map[string]any{"entity": target, "id": strings.ToLower(v.Str)})
 	return append(buf, ref...)
-}
-
-// lookupValue reads a lookup column: nil, or {"entity", "id"} with the
-// target table from the lookuplogicalname annotation (the only way to
-// know it for a customer or owner lookup), else the only target.
-func lookupValue(a *attrMeta, row odata.Row) any {
-	v, _ := row[a.prop()].(string)
-	if v == "" {
-		return nil
-	}
-	target, _ := row[a.prop()+"@"+lookupAnnotation].(string)
-	if target == "" && len(a.targets) > 0 {
-		target = a.targets[0]
-	}
-	return map[string]any{"entity": target, "id": strings.ToLower(v)}
 }

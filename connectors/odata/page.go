@@ -140,33 +140,33 @@ func (d *decoder) rows(info *PageInfo, row func(Row) error, raw func(json.RawMes
 		return err
 	}
 	for d.dec.More() {
+		// Each row is read whole as it was sent (the stream holds one row
+		// at a time), told apart from a deleted-entity row, then handed
+		// over raw or decoded.
+		var b json.RawMessage
+		if err := d.dec.Decode(&b); err != nil {
+			return d.fail(fmt.Sprintf("row %d", info.Rows+len(info.Deleted)+1), err)
+		}
+		if len(b) == 0 || b[0] != '{' {
+			return &bodyErr{what: fmt.Sprintf("row %d", info.Rows+len(info.Deleted)+1), err: errors.New("not a JSON object")}
+		}
+		if id, ok := DeletedKeyRaw(b); ok {
+			info.Deleted = append(info.Deleted, id)
+			continue
+		}
+		info.Rows++
 		if raw != nil {
-			var b json.RawMessage
-			if err := d.dec.Decode(&b); err != nil {
-				return d.fail(fmt.Sprintf("row %d", info.Rows+len(info.Deleted)+1), err)
-			}
-			if len(b) == 0 || b[0] != '{' {
-				return &bodyErr{what: fmt.Sprintf("row %d", info.Rows+len(info.Deleted)+1), err: errors.New("not a JSON object")}
-			}
-			if id, ok := DeletedKeyRaw(b); ok {
-				info.Deleted = append(info.Deleted, id)
-				continue
-			}
-			info.Rows++
 			if err := raw(b); err != nil {
 				return err
 			}
 			continue
 		}
 		var m Row
-		if err := d.dec.Decode(&m); err != nil {
-			return d.fail(fmt.Sprintf("row %d", info.Rows+len(info.Deleted)+1), err)
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.UseNumber()
+		if err := dec.Decode(&m); err != nil {
+			return &bodyErr{what: fmt.Sprintf("row %d", info.Rows+len(info.Deleted)), err: err}
 		}
-		if id, ok := DeletedKey(m); ok {
-			info.Deleted = append(info.Deleted, id)
-			continue
-		}
-		info.Rows++
 		if err := row(m); err != nil {
 			return err
 		}

@@ -190,15 +190,19 @@ func (s *Server) since(ctx context.Context, source string, partitions []string, 
 	return since, reset, nil
 }
 
-func parseLimit(c *gin.Context) (int, bool) {
+func parseLimit(c *gin.Context) (int, bool) { return queryLimit(c, defaultLimit, maxLimit) }
+
+// queryLimit reads the limit query parameter (def when absent), answering
+// 400 itself when it is not an integer from 1 to most.
+func queryLimit(c *gin.Context, def, most int) (int, bool) {
 	raw, given := c.GetQuery("limit")
 	if !given || raw == "" {
-		return defaultLimit, true
+		return def, true
 	}
 	n, err := strconv.Atoi(raw)
-	if err != nil || n < 1 || n > maxLimit {
+	if err != nil || n < 1 || n > most {
 		abortError(c, http.StatusBadRequest, codeInvalidParameter,
-			fmt.Sprintf("limit must be an integer from 1 to %d, not %q", maxLimit, raw))
+			fmt.Sprintf("limit must be an integer from 1 to %d, not %q", most, raw))
 		return 0, false
 	}
 	return n, true

@@ -473,14 +473,9 @@ func (s *Server) adminFileProblems(c *gin.Context) {
 	if !ok {
 		return
 	}
-	limit := 1000
-	if raw := c.Query("limit"); raw != "" {
-		n, err := strconv.Atoi(raw)
-		if err != nil || n < 1 || n > 10000 {
-			abortError(c, http.StatusBadRequest, codeInvalidParameter, fmt.Sprintf("limit must be an integer from 1 to 10000, not %q", raw))
-			return
-		}
-		limit = n
+	limit, ok := queryLimit(c, 1000, 10000)
+	if !ok {
+		return
 	}
 	ctx := c.Request.Context()
 	st, err := s.st.FileSourceState(ctx, src.Name)

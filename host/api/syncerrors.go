@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 
 	"github.com/gin-gonic/gin"
 
@@ -92,14 +91,9 @@ func (s *Server) adminDeadLetters(c *gin.Context) {
 	if !ok || !s.requirePusher(c) {
 		return
 	}
-	limit := 1000
-	if raw := c.Query("limit"); raw != "" {
-		n, err := strconv.Atoi(raw)
-		if err != nil || n < 1 || n > 10000 {
-			abortError(c, http.StatusBadRequest, codeInvalidParameter, fmt.Sprintf("limit must be an integer from 1 to 10000, not %q", raw))
-			return
-		}
-		limit = n
+	limit, ok := queryLimit(c, 1000, 10000)
+	if !ok {
+		return
 	}
 	dead, err := s.pusher.DeadLetters(c.Request.Context(), src.Name, limit)
 	if err != nil {

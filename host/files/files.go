@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,7 +15,6 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver"
 
 	"github.com/synchub/synchub/host/config"
 	"github.com/synchub/synchub/host/pull"
@@ -139,7 +137,7 @@ func New(opts Options) (*Syncer, error) {
 		opts.MaxAttempts = 10
 	}
 	if opts.Backoff == nil {
-		opts.Backoff = defaultBackoff
+		opts.Backoff = pull.RetryBackoff
 	}
 	if opts.CallTimeout <= 0 {
 		opts.CallTimeout = opts.Config.Hub.CallTimeout
@@ -179,7 +177,7 @@ func New(opts Options) (*Syncer, error) {
 			return nil, err
 		}
 	}
-	ins, err := river.NewClient(s.driver(), &river.Config{Logger: riverLogger(s.log.Named("queue"))})
+	ins, err := pull.NewInserter(s.st, s.log)
 	if err != nil {
 		return nil, fmt.Errorf("files: job queue: %w", err)
 	}
@@ -205,15 +203,6 @@ func instanceID(dir string) (string, error) {
 		return "", fmt.Errorf("files: write the instance id: %w", err)
 	}
 	return id, nil
-}
-
-func (s *Syncer) driver() riverdriver.Driver[*sql.Tx] { return pull.QueueDriver(s.st) }
-
-func defaultBackoff(attempt int) time.Duration {
-	d := time.Second << min(max(attempt-1, 0), 20)
-	d = min(d, 10*time.Minute)
-	// ±20% jitter, so uploads failed together do not return together.
-	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
 }
 
 func (s *Syncer) stopRequested() bool {

@@ -4,12 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/rivertype"
 
 	"github.com/synchub/synchub/host/pull"
 	"github.com/synchub/synchub/sdk"
@@ -33,13 +30,6 @@ type uploadArgs struct {
 }
 
 func (uploadArgs) Kind() string { return "synchub_files_upload" }
-
-func riverLogger(log hclog.Logger) *slog.Logger { return pull.RiverLogger(log) }
-
-func uniqueStates() []rivertype.JobState {
-	return []rivertype.JobState{rivertype.JobStateAvailable, rivertype.JobStatePending,
-		rivertype.JobStateRunning, rivertype.JobStateScheduled, rivertype.JobStateRetryable}
-}
 
 type listWorker struct {
 	river.WorkerDefaults[listArgs]
@@ -112,7 +102,7 @@ func (s *Syncer) RegisterJobs(workers *river.Workers) (map[string]river.QueueCon
 		periodic = append(periodic, river.NewPeriodicJob(river.PeriodicInterval(src.Interval),
 			func() (river.JobArgs, *river.InsertOpts) {
 				return listArgs{Source: name}, &river.InsertOpts{Queue: listQueue,
-					UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: uniqueStates()}}
+					UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: pull.UniqueStates()}}
 			}, &river.PeriodicJobOpts{ID: "files:" + name, RunOnStart: true}))
 	}
 	s.mu.Lock()
@@ -190,7 +180,7 @@ func (s *Syncer) Trigger(ctx context.Context, source string, full bool) error {
 	s.mu.Unlock()
 	if scheduled {
 		_, err := s.inserter.Insert(ctx, listArgs{Source: source, Full: full}, &river.InsertOpts{Queue: listQueue,
-			UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: uniqueStates()}})
+			UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: pull.UniqueStates()}})
 		if err != nil {
 			return fmt.Errorf("trigger file listing of %s: %w", source, err)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -11,6 +12,7 @@ import (
 	"github.com/riverqueue/river/riverdriver"
 	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/synchub/synchub/host/store"
 )
@@ -21,6 +23,29 @@ func QueueDriver(st *store.Store) riverdriver.Driver[*sql.Tx] {
 		return riverdatabasesql.New(st.SQLDB())
 	}
 	return riversqlite.New(st.SQLDB())
+}
+
+// NewInserter is a River client that only queues jobs (inside the caller's
+// transactions): the stages enqueue with it whether or not this process
+// works jobs.
+func NewInserter(st *store.Store, log hclog.Logger) (*river.Client[*sql.Tx], error) {
+	return river.NewClient(QueueDriver(st), &river.Config{Logger: RiverLogger(log.Named("queue"))})
+}
+
+// UniqueStates are the job states in which a job counts as already queued:
+// the same request is not queued twice while one waits or runs.
+func UniqueStates() []rivertype.JobState {
+	return []rivertype.JobState{rivertype.JobStateAvailable, rivertype.JobStatePending,
+		rivertype.JobStateRunning, rivertype.JobStateScheduled, rivertype.JobStateRetryable}
+}
+
+// RetryBackoff is the stages' wait before attempt (1, 2, …) of a failed
+// job: doubling from a second up to ten minutes, with ±20 % jitter so that
+// work failed together does not return together.
+func RetryBackoff(attempt int) time.Duration {
+	d := time.Second << min(max(attempt-1, 0), 20)
+	d = min(d, 10*time.Minute)
+	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
 }
 
 // StageQueue is how a stage that runs without the pull scheduler (tests,

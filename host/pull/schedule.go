@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/rivertype"
 )
 
 // queue is the River queue of pull jobs.
@@ -32,10 +31,7 @@ func (expireArgs) Kind() string { return "synchub_expire_tombstones" }
 // uniqueOpts: at most one queued pull per (source, entities, full) that
 // is waiting or running.
 func uniqueOpts() river.UniqueOpts {
-	return river.UniqueOpts{ByArgs: true, ByState: []rivertype.JobState{
-		rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRunning,
-		rivertype.JobStateScheduled, rivertype.JobStateRetryable,
-	}}
+	return river.UniqueOpts{ByArgs: true, ByState: UniqueStates()}
 }
 
 type pullWorker struct {

@@ -5,13 +5,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"log/slog"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver"
-	"github.com/riverqueue/river/rivertype"
 
 	"github.com/synchub/synchub/host/pull"
 	"github.com/synchub/synchub/host/store"
@@ -33,10 +29,6 @@ func (pushArgs) Kind() string { return "synchub_push" }
 type sweepArgs struct{}
 
 func (sweepArgs) Kind() string { return "synchub_push_sweep" }
-
-func newSlog(log hclog.Logger) *slog.Logger { return pull.RiverLogger(log) }
-
-func (p *Pusher) driver() riverdriver.Driver[*sql.Tx] { return pull.QueueDriver(p.st) }
 
 type pushWorker struct {
 	river.WorkerDefaults[pushArgs]
@@ -87,14 +79,9 @@ func (p *Pusher) RegisterJobs(workers *river.Workers) (map[string]river.QueueCon
 	sweep := river.NewPeriodicJob(river.PeriodicInterval(p.opts.SweepInterval),
 		func() (river.JobArgs, *river.InsertOpts) {
 			return sweepArgs{}, &river.InsertOpts{Queue: queue, MaxAttempts: 1,
-				UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: uniqueStates()}}
+				UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: pull.UniqueStates()}}
 		}, &river.PeriodicJobOpts{ID: "push_sweep", RunOnStart: true})
 	return map[string]river.QueueConfig{queue: {MaxWorkers: p.opts.Workers}}, []*river.PeriodicJob{sweep}, nil
-}
-
-func uniqueStates() []rivertype.JobState {
-	return []rivertype.JobState{rivertype.JobStateAvailable, rivertype.JobStatePending,
-		rivertype.JobStateRunning, rivertype.JobStateScheduled, rivertype.JobStateRetryable}
 }
 
 // Start runs push jobs on a River client of the pusher's own. A hub that
@@ -166,7 +153,7 @@ func (p *Pusher) scheduleNext(ctx context.Context, source string) {
 		at = p.now().Truncate(time.Second).Add(time.Second)
 	}
 	_, err = p.inserter.Insert(ctx, pushArgs{Source: source, At: at.Unix()}, &river.InsertOpts{Queue: queue,
-		ScheduledAt: at, MaxAttempts: p.opts.MaxAttempts, UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: uniqueStates()}})
+		ScheduledAt: at, MaxAttempts: p.opts.MaxAttempts, UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: pull.UniqueStates()}})
 	if err != nil {
 		p.log.Warn("cannot schedule the next push", "source", source, "error", err)
 	}

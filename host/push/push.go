@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"slices"
 	"sync"
 	"time"
@@ -15,6 +14,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/synchub/synchub/host/config"
+	"github.com/synchub/synchub/host/pull"
 	"github.com/synchub/synchub/host/store"
 	"github.com/synchub/synchub/sdk"
 )
@@ -138,7 +138,7 @@ func New(opts Options) (*Pusher, error) {
 		opts.MaxAcceptBatch = 1000
 	}
 	if opts.Backoff == nil {
-		opts.Backoff = defaultBackoff
+		opts.Backoff = pull.RetryBackoff
 	}
 	if opts.CallTimeout <= 0 {
 		opts.CallTimeout = opts.Config.Hub.CallTimeout
@@ -176,7 +176,7 @@ func New(opts Options) (*Pusher, error) {
 		descs:    map[string]sdk.Description{},
 		stopping: make(chan struct{}),
 	}
-	ins, err := river.NewClient(p.driver(), &river.Config{Logger: newSlog(p.log.Named("queue"))})
+	ins, err := pull.NewInserter(p.st, p.log)
 	if err != nil {
 		return nil, fmt.Errorf("push: job queue: %w", err)
 	}
@@ -203,13 +203,6 @@ func New(opts Options) (*Pusher, error) {
 // for) when the mirror dropped it before the device's edit arrived.
 func needsBase(policy string) bool {
 	return policy == policyMerge || policy == policyDeviceWinsFull || policy == policyUserDecides
-}
-
-func defaultBackoff(attempt int) time.Duration {
-	d := time.Second << min(attempt-1, 20)
-	d = min(d, 10*time.Minute)
-	// ±20% jitter, so ops failed together do not return together.
-	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
 }
 
 func (p *Pusher) now() time.Time { return p.opts.Now().UTC() }
