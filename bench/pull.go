@@ -19,6 +19,7 @@ type p1Outcome struct {
 	mirror    freshDB // a SQLite mirror a P1 run left, for P3
 	hub       crmHub  // its hub config
 	profiled  bool
+	pgProf    string // the hub's CPU profile during the first PostgreSQL run
 	cpuProf   string
 	heapProf  string
 	breakdown pullBreakdown
@@ -95,16 +96,19 @@ func (b *bench) runPulls(ctx context.Context) {
 				continue
 			}
 			var cpuProf, heapProf string
-			if r == 0 && kind == dbSQLite && b.want("P1") {
-				cpuProf, heapProf = b.profileFiles()
+			if r == 0 && b.want("P1") {
+				cpuProf, heapProf = b.profileFiles(kind)
 			}
 			res, emuCPU, kept, err := b.pullOnce(ctx, c, h, kind, false, n, r == b.o.runs-1 && kind == dbSQLite, cpuProf, heapProf)
 			if err != nil {
 				b.fail("P1", fmt.Errorf("%s run %d: %w", label(kind), r+1, err))
 				return
 			}
-			if cpuProf != "" {
+			switch {
+			case cpuProf != "" && kind == dbSQLite:
 				b.p1.profiled, b.p1.cpuProf, b.p1.heapProf = true, cpuProf, heapProf
+			case cpuProf != "":
+				b.p1.pgProf = cpuProf
 			}
 			if kept.Kind != "" {
 				b.p1.mirror = kept
@@ -312,8 +316,10 @@ func (b *bench) reportP2(rounds []pullRound) {
 		list(ratios, func(x float64) string { return fmt.Sprintf("%.3f", x) }))
 }
 
-// profileFiles are the paths of P1's CPU and allocation profiles.
-func (b *bench) profileFiles() (cpu, heap string) {
+// profileFiles names the CPU and heap profiles of P1's first run on kind:
+// p1-cpu.pprof and p1-heap.pprof on SQLite, p1-pg-cpu.pprof (no heap
+// profile) on PostgreSQL.
+func (b *bench) profileFiles(kind string) (cpu, heap string) {
 	dir, err := filepath.Abs(b.o.profileDir)
 	if err == nil {
 		err = os.MkdirAll(dir, 0o755)
@@ -321,6 +327,9 @@ func (b *bench) profileFiles() (cpu, heap string) {
 	if err != nil {
 		b.logf("profile: %v", err)
 		return "", ""
+	}
+	if kind != dbSQLite {
+		return filepath.Join(dir, "p1-pg-cpu.pprof"), ""
 	}
 	return filepath.Join(dir, "p1-cpu.pprof"), filepath.Join(dir, "p1-heap.pprof")
 }

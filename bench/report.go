@@ -67,11 +67,14 @@ func (b *bench) writeReport() error {
 		p("\n")
 	}
 
-	if len(b.profiles) > 0 || b.p1.profiled {
+	if len(b.profiles) > 0 || b.p1.profiled || b.p1.pgProf != "" {
 		p("## Profiles\n\n")
 		if b.p1.profiled {
 			p("- `%s`: CPU profile of the hub process during P1's first SQLite run (`go tool pprof -top %s`).\n", b.rel(b.p1.cpuProf), b.rel(b.p1.cpuProf))
 			p("- `%s`: its allocation profile at the end of that pull (`-sample_index=alloc_space`; `inuse_space` shows the live heap).\n", b.rel(b.p1.heapProf))
+		}
+		if b.p1.pgProf != "" {
+			p("- `%s`: CPU profile of the hub process during P1's first PostgreSQL run.\n", b.rel(b.p1.pgProf))
 		}
 		for _, f := range b.profiles {
 			p("- `%s`: CPU profile of the bench process (hub and load) during %s.\n", b.rel(f), profileWhat(filepath.Base(f)))
@@ -92,6 +95,8 @@ func profileWhat(name string) string {
 		return "P4's first SQLite run without new data"
 	case "p5-cpu.pprof":
 		return "P5's first apply-stage run (the hub's push worker and the emulator run in it)"
+	case "p5-hub-cpu.pprof":
+		return "P5's first hub-alone run (the hub's push worker with Upload answered at once)"
 	}
 	return name
 }

@@ -126,7 +126,12 @@ func (p *inProcess) Upload(ctx context.Context, req UploadRequest) (r UploadResp
 	// The connector gets its own copy of the ops, as it would over gRPC, so
 	// editing them cannot confuse the result check.
 	sent := req
-	sent.Ops = append([]Op(nil), req.Ops...)
+	sent.Ops = make([]Op, len(req.Ops))
+	for i, op := range req.Ops {
+		if sent.Ops[i], err = op.withFields(); err != nil {
+			return r, err
+		}
+	}
 	r, err = u.Upload(ctx, sent)
 	if err == nil {
 		err = checkResults(req, r)

@@ -185,9 +185,12 @@ func (g *grpcClient) ListIDs(ctx context.Context, req ListIDsRequest, recv func(
 func (g *grpcClient) Upload(ctx context.Context, req UploadRequest) (UploadResponse, error) {
 	preq := &pb.UploadRequest{Atomic: req.Atomic}
 	for _, op := range req.Ops {
-		fields, err := json.Marshal(op.Fields)
-		if err != nil {
-			return UploadResponse{}, fmt.Errorf("encode mutation %s: %w", op.MutationID, err)
+		fields := []byte(op.Raw)
+		if op.Fields != nil || len(fields) == 0 {
+			var err error
+			if fields, err = json.Marshal(op.Fields); err != nil {
+				return UploadResponse{}, fmt.Errorf("encode mutation %s: %w", op.MutationID, err)
+			}
 		}
 		preq.Ops = append(preq.Ops, &pb.Op{MutationId: op.MutationID, Entity: op.Entity, Kind: string(op.Kind), Id: op.ID,
 			BaseVersion: op.BaseVersion, FieldsJson: fields})
@@ -201,7 +204,7 @@ func (g *grpcClient) Upload(ctx context.Context, req UploadRequest) (UploadRespo
 		res := OpResult{MutationID: pr.MutationId, Status: OpStatus(pr.Status), ID: pr.Id, Message: pr.Message,
 			RetryAfter: time.Duration(pr.RetryAfterMs) * time.Millisecond, MissingLookups: pr.MissingLookups}
 		if pr.Record != nil {
-			rec, err := recordFromPB(pr.Record, false)
+			rec, err := recordFromPB(pr.Record, req.RawResults)
 			if err != nil {
 				return UploadResponse{}, err
 			}

@@ -1,6 +1,11 @@
 package sdk
 
-import "time"
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"time"
+)
 
 // OpKind is what a mutation does.
 type OpKind string
@@ -27,6 +32,41 @@ type Op struct {
 	BaseVersion string
 	// Fields: all fields for a create, the changed fields for an update.
 	Fields map[string]any
+	// Raw is for the host, and connectors never see it: the fields as a
+	// JSON object, which a Client that talks to a plugin process sends as
+	// they are when Fields is nil (an in-process Client decodes them into
+	// Fields first), so the host need not decode what it only passes on.
+	Raw json.RawMessage
+}
+
+// FieldMap returns the op's fields: Fields, or Raw decoded (numbers as
+// json.Number). A Client that hands ops to a connector in its own process
+// uses it, since connectors read Fields only.
+func (op Op) FieldMap() (map[string]any, error) {
+	if op.Fields != nil || len(op.Raw) == 0 {
+		return op.Fields, nil
+	}
+	var m map[string]any
+	dec := json.NewDecoder(bytes.NewReader(op.Raw))
+	dec.UseNumber()
+	err := dec.Decode(&m)
+	if err == nil && dec.More() {
+		err = fmt.Errorf("data after the object")
+	}
+	if err != nil {
+		return nil, &Error{Code: CodeInvalidRequest, Entity: op.Entity, Summary: "mutation " + op.MutationID + " has malformed fields JSON", Detail: err.Error()}
+	}
+	return m, nil
+}
+
+// withFields returns op with Raw decoded into Fields.
+func (op Op) withFields() (Op, error) {
+	f, err := op.FieldMap()
+	if err != nil {
+		return op, err
+	}
+	op.Fields, op.Raw = f, nil
+	return op, nil
 }
 
 // UploadRequest is a batch of ops.
@@ -35,6 +75,11 @@ type UploadRequest struct {
 	// Atomic asks for all-or-nothing (only when the connector announces
 	// AtomicBatches).
 	Atomic bool
+	// RawResults is for the host, and connectors ignore it: a Client that
+	// talks to a plugin process then hands result records over with Raw
+	// only (the JSON the plugin sent, checked to be an object) and Fields
+	// nil, as FetchRequest.RawFields does for pages.
+	RawResults bool
 }
 
 // OpStatus is the outcome of one op.

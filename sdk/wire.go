@@ -7,6 +7,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/tidwall/gjson"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -51,7 +52,9 @@ func recordFromPB(p *pb.Record, raw bool) (Record, error) {
 		if len(p.FieldsJson) == 0 {
 			return r, nil
 		}
-		if t := bytes.TrimLeft(p.FieldsJson, " \t\r\n"); len(t) == 0 || t[0] != '{' || !json.Valid(t) {
+		// gjson's validator: the same grammar as json.Valid, in less than
+		// half the time, which counts on the pull path.
+		if t := bytes.TrimLeft(p.FieldsJson, " \t\r\n"); len(t) == 0 || t[0] != '{' || !gjson.ValidBytes(t) {
 			return r, &Error{Code: CodeBadResponse, Summary: "record " + p.Id + " has malformed fields JSON", Detail: "not a JSON object"}
 		}
 		return r, nil

@@ -73,6 +73,10 @@ func upload(t *testing.T, c *dynamicscrm.Connector, atomic bool, ops ...sdk.Op) 
 			t.Fatalf("no result for %s", op.MutationID)
 		}
 		out[i] = resp.Results[j]
+		if rec := out[i].Record; rec != nil {
+			// The connector answers records as JSON (Raw) only.
+			rec.Fields = decoded(t, []sdk.Record{*rec})[0].Fields
+		}
 	}
 	return out
 }

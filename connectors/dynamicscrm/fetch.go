@@ -395,6 +395,12 @@ func (cv converter) rawPlan() *rawPlan {
 // {"entity": <target table>, "id": <guid>}.
 func (cv converter) rawRecord(row json.RawMessage) (sdk.Record, error) {
 	p := cv.raw
+	if p == nil && len(cv.fields) == 0 {
+		if p = cv.m.full.Load(); p == nil {
+			p = cv.rawPlan()
+			cv.m.full.Store(p)
+		}
+	}
 	if p == nil {
 		p = cv.rawPlan()
 	}

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync/atomic"
 
 	"github.com/synchub/synchub/connectors/odata"
 	"github.com/synchub/synchub/sdk"
@@ -21,6 +22,8 @@ type entityMeta struct {
 	tracking         bool
 	attrs            map[string]*attrMeta
 	order            []string // attribute names, sorted
+	// full is rawRecord's plan for every column, made once.
+	full atomic.Pointer[rawPlan]
 }
 
 // attrMeta is one column.

@@ -56,39 +56,51 @@ func DecodePageRaw(r io.Reader, row func(json.RawMessage) error) (PageInfo, erro
 // decodePage is DecodePage with rows decoded (row) or raw (raw).
 func decodePage(r io.Reader, row func(Row) error, raw func(json.RawMessage) error) (PageInfo, error) {
 	var info PageInfo
-	rr := &readRecorder{r: r}
-	d := &decoder{dec: json.NewDecoder(rr), rr: rr}
-	d.dec.UseNumber()
-	if err := d.expectDelim('{', "the page"); err != nil {
-		return info, err
-	}
-	for d.dec.More() {
-		tok, err := d.dec.Token()
-		if err != nil {
-			return info, d.fail("the page", err)
-		}
-		key, _ := tok.(string)
+	s := newScanner(r)
+	err := s.members("the page", func(key string) error {
 		switch key {
 		case "@odata.context":
-			err = d.decode(key, &info.Context)
+			return s.decode(key, &info.Context)
 		case "@odata.nextLink":
-			err = d.decode(key, &info.NextLink)
+			return s.decode(key, &info.NextLink)
 		case "@odata.deltaLink":
-			err = d.decode(key, &info.DeltaLink)
+			return s.decode(key, &info.DeltaLink)
 		case "value":
-			err = d.rows(&info, row, raw)
-		default:
-			var skip json.RawMessage
-			err = d.decode(key, &skip)
+			return s.elements("value", func() error { return pageRow(s, &info, row, raw) })
 		}
-		if err != nil {
-			return info, err
-		}
+		_, err := s.raw(key)
+		return err
+	})
+	return info, err
+}
+
+// pageRow reads one row of a page: each row is read whole as it was sent
+// (the stream holds one row at a time), told apart from a deleted-entity
+// row, then handed over raw or decoded.
+func pageRow(s *scanner, info *PageInfo, row func(Row) error, raw func(json.RawMessage) error) error {
+	what := fmt.Sprintf("row %d", info.Rows+len(info.Deleted)+1)
+	b, err := s.raw(what)
+	if err != nil {
+		return err
 	}
-	if _, err := d.dec.Token(); err != nil {
-		return info, d.fail("the page", err)
+	if b[0] != '{' {
+		return &bodyErr{what: what, err: errors.New("not a JSON object")}
 	}
-	return info, nil
+	if id, ok := DeletedKeyRaw(b); ok {
+		info.Deleted = append(info.Deleted, id)
+		return nil
+	}
+	info.Rows++
+	if raw != nil {
+		return raw(b)
+	}
+	var m Row
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	if err := dec.Decode(&m); err != nil {
+		return &bodyErr{what: what, err: err}
+	}
+	return row(m)
 }
 
 // decoder walks a response body and classifies its failures.
@@ -133,48 +145,6 @@ func (rr *readRecorder) Read(p []byte) (int, error) {
 		rr.err = err
 	}
 	return n, err
-}
-
-func (d *decoder) rows(info *PageInfo, row func(Row) error, raw func(json.RawMessage) error) error {
-	if err := d.expectDelim('[', "value"); err != nil {
-		return err
-	}
-	for d.dec.More() {
-		// Each row is read whole as it was sent (the stream holds one row
-		// at a time), told apart from a deleted-entity row, then handed
-		// over raw or decoded.
-		var b json.RawMessage
-		if err := d.dec.Decode(&b); err != nil {
-			return d.fail(fmt.Sprintf("row %d", info.Rows+len(info.Deleted)+1), err)
-		}
-		if len(b) == 0 || b[0] != '{' {
-			return &bodyErr{what: fmt.Sprintf("row %d", info.Rows+len(info.Deleted)+1), err: errors.New("not a JSON object")}
-		}
-		if id, ok := DeletedKeyRaw(b); ok {
-			info.Deleted = append(info.Deleted, id)
-			continue
-		}
-		info.Rows++
-		if raw != nil {
-			if err := raw(b); err != nil {
-				return err
-			}
-			continue
-		}
-		var m Row
-		dec := json.NewDecoder(bytes.NewReader(b))
-		dec.UseNumber()
-		if err := dec.Decode(&m); err != nil {
-			return &bodyErr{what: fmt.Sprintf("row %d", info.Rows+len(info.Deleted)), err: err}
-		}
-		if err := row(m); err != nil {
-			return err
-		}
-	}
-	if _, err := d.dec.Token(); err != nil {
-		return d.fail("value", err)
-	}
-	return nil
 }
 
 // DeletedKey recognises a deleted-entity row of a delta response and

@@ -262,3 +262,44 @@ func TestPagerRefusesAnHTMLPage(t *testing.T) {
 		t.Fatalf("an HTML page: %v, want ErrBadBody quoting the page", err)
 	}
 }
+
+// TestPagesDecodeAsEncodingJSONDoes: the page scanner finds each row and
+// member where encoding/json would, whatever the strings hold and however
+// the page is laid out, and refuses what encoding/json refuses.
+func TestPagesDecodeAsEncodingJSONDoes(t *testing.T) {
+	for _, tc := range []struct{ name, body string }{
+		{"strings_holding_braces_quotes_and_escapes",
+			`{"value":[{"id":"a","t":"} ] { [ \" \\","u":"\u007d\\\"x"},{"id":"b","n":[1,{"x":"]"}],"e":{}}]}`},
+		{"links_before_value_and_a_count_last",
+			"{\r\n \"@odata.nextLink\" : \"https://h/next?$skiptoken=%7B%7D\",\n\t\"value\" : [ ] , \"@odata.count\":-12.5e3}"},
+		{"literals_and_nested_arrays", `{"value":[{"id":"c","a":[[true,false,null],[]],"n":0,"m":-0.5}],"@odata.deltaLink":"d"}`},
+		{"an_empty_page", `{}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []Row
+			info, err := DecodePage(strings.NewReader(tc.body), func(r Row) error { got = append(got, r); return nil })
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want struct {
+				Value []Row  `json:"value"`
+				Next  string `json:"@odata.nextLink"`
+				Delta string `json:"@odata.deltaLink"`
+			}
+			dec := json.NewDecoder(strings.NewReader(tc.body))
+			dec.UseNumber()
+			if err := dec.Decode(&want); err != nil {
+				t.Fatal(err)
+			}
+			if fmt.Sprint(got) != fmt.Sprint(want.Value) || info.NextLink != want.Next || info.DeltaLink != want.Delta {
+				t.Errorf("got %v next %q delta %q\nwant %v next %q delta %q", got, info.NextLink, info.DeltaLink, want.Value, want.Next, want.Delta)
+			}
+		})
+	}
+	for _, body := range []string{`{"value":[{"id":"a",}]}`, `{"value":[{"id":"a"}}`, `{"value":[{"id":tru}]}`, `{"value" [] }`,
+		`{"value":[{"id":"a"}] "x":1}`, `{"@odata.nextLink":7,"value":[]}`} {
+		if _, err := DecodePage(strings.NewReader(body), func(Row) error { return nil }); !errors.Is(err, ErrBadBody) {
+			t.Errorf("DecodePage(%s) = %v, want ErrBadBody", body, err)
+		}
+	}
+}

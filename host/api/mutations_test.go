@@ -39,6 +39,10 @@ func (f *fakeBackend) Upload(_ context.Context, req sdk.UploadRequest) (sdk.Uplo
 	}
 	var resp sdk.UploadResponse
 	for _, op := range req.Ops {
+		var err error
+		if op.Fields, err = op.FieldMap(); err != nil { // the hub sends the fields as JSON
+			return resp, err
+		}
 		if name, _ := op.Fields["name"].(string); name != "" && name == f.reject {
 			resp.Results = append(resp.Results, sdk.OpResult{MutationID: op.MutationID, Status: sdk.StatusRejected, Message: "the back end refuses " + name})
 			continue

@@ -44,6 +44,11 @@ func TestMirrorRecordsKeepWhatTheConnectorSent(t *testing.T) {
 		{"a record handed over raw loses the fields the projection drops", []string{"name", "big"},
 			sdk.Record{ID: "a1", Raw: json.RawMessage(`{"name":"Acme","big":12345678901234567890,"owner":"u1"}`)},
 			`{"big":12345678901234567890,"name":"Acme"}`},
+		{"a projection of a raw record writes the kept values as sent, ordered by name", []string{"zeta", "name", "alpha"},
+			sdk.Record{ID: "a1", Raw: json.RawMessage(`{"owner":"u1","zeta":{"a":[1,2.50]},"name":"A\u0026B","alpha":null}`)},
+			`{"alpha":null,"name":"A\u0026B","zeta":{"a":[1,2.50]}}`},
+		{"of a name given twice the projection keeps the last, as decoding would", []string{"name"},
+			sdk.Record{ID: "a1", Raw: json.RawMessage(`{"name":"first","owner":"u1","name":"last"}`)}, `{"name":"last"}`},
 		{"an in-process record is encoded", []string{"name"},
 			sdk.Record{ID: "a1", Fields: map[string]any{"name": "A&B", "owner": "u1"}}, `{"name":"A&B"}`},
 	}

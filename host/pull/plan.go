@@ -130,10 +130,11 @@ func (pl *plan) convert(recs []sdk.Record) (puts []store.MirrorRecord, removes [
 	for i := range recs {
 		r := &recs[i]
 		m, keepsAll := r.Fields, false
+		var kept []rawField
 		if m == nil && len(r.Raw) > 0 {
 			// As a pull receives records (sdk.FetchRequest.RawFields):
 			// decode only what the filter and the partition rule read.
-			if m, keepsAll, err = pl.sparse(r.Raw); err != nil {
+			if m, keepsAll, kept, err = pl.sparse(r.Raw); err != nil {
 				return nil, nil, fmt.Errorf("record %q: fields are not a JSON object: %w", r.ID, err)
 			}
 		} else {
@@ -149,12 +150,12 @@ func (pl *plan) convert(recs []sdk.Record) (puts []store.MirrorRecord, removes [
 		}
 		part := partition.Of(pl.rule, pl.entity, m)
 		fields := r.Raw
-		if len(fields) == 0 || !keepsAll {
-			if r.Fields == nil && len(r.Raw) > 0 {
-				if m, err = decodeObject(r.Raw); err != nil {
-					return nil, nil, fmt.Errorf("record %q: fields are not a JSON object: %w", r.ID, err)
-				}
-			}
+		switch {
+		case len(fields) > 0 && keepsAll:
+		case r.Fields == nil && len(r.Raw) > 0:
+			// The projected fields are written from the JSON as sent.
+			fields = projectRaw(kept)
+		default:
 			buf.Reset()
 			enc := json.NewEncoder(&buf)
 			enc.SetEscapeHTML(false)
@@ -177,36 +178,90 @@ func (pl *plan) convert(recs []sdk.Record) (puts []store.MirrorRecord, removes [
 
 // sparse decodes from a record's JSON object the fields pl.reads names,
 // and says whether the projection keeps every field of the object.
-func (pl *plan) sparse(raw []byte) (m map[string]any, keepsAll bool, err error) {
+// With a projection, it also returns the fields the projection keeps, as
+// JSON.
+func (pl *plan) sparse(raw []byte) (m map[string]any, keepsAll bool, kept []rawField, err error) {
 	m = make(map[string]any, len(pl.reads))
 	keepsAll = true
 	obj := gjson.ParseBytes(raw)
 	if !obj.IsObject() {
-		return nil, false, errors.New("not an object")
+		return nil, false, nil, errors.New("not an object")
 	}
 	obj.ForEach(func(k, v gjson.Result) bool {
-		if pl.keep != nil && !pl.keep[k.Str] {
+		switch {
+		case pl.keep == nil:
+		case pl.keep[k.Str]:
+			kept = append(kept, rawField{name: k.Str, key: k.Raw, value: v.Raw})
+		default:
 			keepsAll = false
 		}
 		if pl.reads[k.Str] {
-			var val any
-			if val, err = decodeValue(v.Raw); err != nil {
-				return false
-			}
-			m[k.Str] = val
+			m[k.Str] = valueOf(v)
 		}
 		return true
 	})
-	return m, keepsAll, err
+	return m, keepsAll, kept, err
 }
 
-// decodeValue decodes one JSON value, numbers as json.Number.
-func decodeValue(raw string) (any, error) {
-	dec := json.NewDecoder(strings.NewReader(raw))
-	dec.UseNumber()
-	var v any
-	err := dec.Decode(&v)
-	return v, err
+// rawField is one field of a record's JSON object: its name, and its key
+// and value as written.
+type rawField struct{ name, key, value string }
+
+// projectRaw writes the kept fields as a JSON object, ordered by name as
+// encoding/json orders a map; of a name given twice the last counts, as
+// when decoding.
+func projectRaw(kept []rawField) []byte {
+	slices.SortStableFunc(kept, func(a, b rawField) int { return strings.Compare(a.name, b.name) })
+	n := 2
+	for _, f := range kept {
+		n += len(f.key) + len(f.value) + 2
+	}
+	out := make([]byte, 0, n)
+	out = append(out, '{')
+	for i, f := range kept {
+		if i+1 < len(kept) && kept[i+1].name == f.name {
+			continue
+		}
+		if len(out) > 1 {
+			out = append(out, ',')
+		}
+		out = append(out, f.key...)
+		out = append(out, ':')
+		out = append(out, f.value...)
+	}
+	return append(out, '}')
+}
+
+// valueOf converts one JSON value as encoding/json decodes it into an
+// interface, numbers as json.Number, without a decoder per value (the
+// record's JSON was checked as it crossed the plugin boundary).
+func valueOf(v gjson.Result) any {
+	switch v.Type {
+	case gjson.String:
+		return v.Str
+	case gjson.Number:
+		return json.Number(v.Raw)
+	case gjson.True:
+		return true
+	case gjson.False:
+		return false
+	case gjson.JSON:
+		if v.IsArray() {
+			out := []any{}
+			v.ForEach(func(_, e gjson.Result) bool {
+				out = append(out, valueOf(e))
+				return true
+			})
+			return out
+		}
+		out := map[string]any{}
+		v.ForEach(func(k, e gjson.Result) bool {
+			out[k.Str] = valueOf(e)
+			return true
+		})
+		return out
+	}
+	return nil
 }
 
 // keepsAll reports whether the projection keeps every field of m.
@@ -238,21 +293,6 @@ func (pl *plan) project(m map[string]any) map[string]any {
 		}
 	}
 	return out
-}
-
-// decodeObject decodes a JSON object keeping numbers as json.Number, so
-// large integers survive re-encoding unchanged.
-func decodeObject(raw []byte) (map[string]any, error) {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var m map[string]any
-	if err := dec.Decode(&m); err != nil {
-		return nil, err
-	}
-	if m == nil {
-		m = map[string]any{}
-	}
-	return m, nil
 }
 
 // now is the pull stage's clock.

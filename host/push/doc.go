@@ -61,7 +61,13 @@
 // Sending: batches of the source's batch_size (default 100, at most 1000)
 // capped by the connector's MaxBatchSize; parents first (config parents),
 // oldest first; deletes last, children first; a group alone in one Atomic
-// call.
+// call. The ops of one round are independent of each other, so two Upload
+// calls may wait for their answers at once while a third goroutine
+// records the answers in the order the batches went; a batch holding a
+// delete waits for every call before it, so children are deleted first.
+// An op's fields travel as the JSON stored with it (sdk.Op.Raw), and the
+// records answered come back as JSON (UploadRequest.RawResults): the hub
+// decodes neither unless a conflict policy or a sync error needs them.
 //
 // # Results
 //

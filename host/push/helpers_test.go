@@ -246,6 +246,7 @@ type hookClient struct {
 	sdk.Client
 	mu      sync.Mutex
 	uploads []sdk.UploadRequest
+	raw     []sdk.UploadRequest // as the hub sent them
 	// upload, when set, answers Upload instead of the wrapped client; it
 	// gets the wrapped client to call on.
 	upload func(ctx context.Context, next sdk.Client, req sdk.UploadRequest) (sdk.UploadResponse, error)
@@ -254,7 +255,22 @@ type hookClient struct {
 }
 
 func (h *hookClient) Upload(ctx context.Context, req sdk.UploadRequest) (sdk.UploadResponse, error) {
+	// The hooks and the recorded calls see the ops as a connector would:
+	// the fields the hub sends as JSON (Op.Raw) decoded.
+	raw := req
+	req.Ops = make([]sdk.Op, len(raw.Ops))
+	for i, op := range raw.Ops {
+		if op.Fields == nil && len(op.Raw) > 0 {
+			f, err := decodeFields(op.Raw)
+			if err != nil {
+				return sdk.UploadResponse{}, fmt.Errorf("mutation %s: fields JSON: %w", op.MutationID, err)
+			}
+			op.Fields, op.Raw = f, nil
+		}
+		req.Ops[i] = op
+	}
 	h.mu.Lock()
+	h.raw = append(h.raw, raw)
 	h.uploads = append(h.uploads, req)
 	f := h.upload
 	h.mu.Unlock()

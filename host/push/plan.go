@@ -1,10 +1,13 @@
 package push
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -37,6 +40,10 @@ type chainPlan struct {
 	force    bool
 	noEffect bool
 	group    string
+	// raw is the stored fields of a chain of one mutation: the op carries
+	// them as they are unless prepare rewrites a lookup. fields is nil
+	// when they hold no lookup (see run).
+	raw []byte
 }
 
 // prepared is a chainPlan ready to freeze.
@@ -44,6 +51,9 @@ type prepared struct {
 	cp       *chainPlan
 	fields   map[string]any
 	deferred map[string]any
+	// rewritten: fields differ from the chain's (a lookup mapped to the
+	// back end's id, or deferred).
+	rewritten bool
 }
 
 // planner freezes one round of ops inside one transaction.
@@ -59,6 +69,55 @@ type planner struct {
 	refs     map[recKey][]int64
 	progress int
 	frozen   []frozenOp // ops planned, written by writeFrozen
+	decoded  map[int64]map[string]any
+	// sendSeq is the source's seq as the plan's ops are sent: ops frozen
+	// now are stored with it as their SentSeq (fresh), other due ops get it
+	// from MarkSent. In memory an op's SentSeq stays 0 on its first send:
+	// only a later send's answer may be a replay (see recorder.applied).
+	sendSeq int64
+	fresh   map[int64]bool
+}
+
+// fieldsOf decodes a mutation's stored fields, once per plan.
+func (pl *planner) fieldsOf(m *store.PushMutation) (map[string]any, error) {
+	if f, ok := pl.decoded[m.ID]; ok {
+		return f, nil
+	}
+	f, err := decodeFields(m.Fields)
+	if err != nil {
+		return nil, fmt.Errorf("mutation %d: stored fields: %w", m.ID, err)
+	}
+	if pl.decoded == nil {
+		pl.decoded = map[int64]map[string]any{}
+	}
+	pl.decoded[m.ID] = f
+	return f, nil
+}
+
+// refsOf returns the lookups among a mutation's fields.
+func (pl *planner) refsOf(m *store.PushMutation) ([]sdk.Ref, error) {
+	if !mayRef(m.Fields) {
+		return nil, nil
+	}
+	f, err := pl.fieldsOf(m)
+	if err != nil {
+		return nil, err
+	}
+	var refs []sdk.Ref
+	for _, v := range f {
+		if ref, ok := lookupRef(v); ok {
+			refs = append(refs, ref)
+		}
+	}
+	return refs, nil
+}
+
+// mayRef reports whether stored fields may hold a lookup: a lookup is an
+// object inside the fields object, so fields without a second '{' hold
+// none and need not be decoded to know it.
+func mayRef(raw []byte) bool {
+	raw = bytes.TrimLeft(raw, " \t\r\n")
+	return len(raw) > 0 && bytes.IndexByte(raw[1:], '{') >= 0
 }
 
 // plan freezes the ops the source's waiting mutations make now (one op
@@ -72,7 +131,12 @@ func (r *runner) plan(ctx context.Context) (int, []store.PushOp, error) {
 		due      []store.PushOp
 	)
 	err := r.p.st.PushTx(ctx, func(tx *store.PushTx) error {
-		pl := &planner{r: r, tx: tx, now: r.now(), creates: map[devEntity]map[string]store.PushMutation{}, busy: map[recKey]store.PushOp{}}
+		pl := &planner{r: r, tx: tx, now: r.now(), creates: map[devEntity]map[string]store.PushMutation{}, busy: map[recKey]store.PushOp{},
+			fresh: map[int64]bool{}}
+		var err error
+		if pl.sendSeq, err = tx.SendSeq(r.src.Name); err != nil {
+			return err
+		}
 		if err := pl.run(); err != nil {
 			return err
 		}
@@ -85,7 +149,9 @@ func (r *runner) plan(ctx context.Context) (int, []store.PushOp, error) {
 		for _, op := range pl.busy {
 			if !op.Dead && !op.NextAttemptAt.After(pl.now) {
 				due = append(due, op)
-				ids = append(ids, op.ID)
+				if op.SentSeq == 0 && !pl.fresh[op.ID] {
+					ids = append(ids, op.ID)
+				}
 			}
 		}
 		return tx.MarkSent(r.src.Name, ids)
@@ -119,7 +185,6 @@ func (pl *planner) run() error {
 	parked := map[devEntityID]int64{}
 	byRec := map[recKey][]*store.PushMutation{}
 	var order []recKey
-	fields := map[int64]map[string]any{}
 	for i := range muts {
 		m := &muts[i]
 		key := recKey{m.Entity, pl.resolve(m.DeviceID, m.Entity, m.RecordID)}
@@ -133,15 +198,26 @@ func (pl *planner) run() error {
 		default:
 			continue
 		}
-		f, err := decodeFields(m.Fields)
-		if err != nil {
-			return fmt.Errorf("mutation %d: stored fields: %w", m.ID, err)
-		}
-		fields[m.ID] = f
 		if _, ok := byRec[key]; !ok {
 			order = append(order, key)
 		}
 		byRec[key] = append(byRec[key], m)
+	}
+	// A record's mutations are decoded when they may coalesce or hold a
+	// lookup; a lone mutation without one goes out as it was stored.
+	fields := map[int64]map[string]any{}
+	for _, key := range order {
+		list := byRec[key]
+		if len(list) == 1 && !mayRef(list[0].Fields) {
+			continue
+		}
+		for _, m := range list {
+			f, err := pl.fieldsOf(m)
+			if err != nil {
+				return err
+			}
+			fields[m.ID] = f
+		}
 	}
 
 	groups := map[devGroup][]*chainPlan{}
@@ -222,43 +298,40 @@ func (pl *planner) loadCreates(muts []store.PushMutation) error {
 		}
 		need[k][id] = true
 	}
-	for _, m := range muts {
+	for i := range muts {
+		m := &muts[i]
 		if m.Status != store.MutationPending && m.Status != store.MutationBlocked {
 			continue
 		}
-		add(m.DeviceID, m.Entity, m.RecordID)
-		f, err := decodeFields(m.Fields)
+		if m.Op != string(sdk.OpCreate) {
+			// A create needs no earlier create of its id: accept refuses a
+			// second create of a record while the first may exist.
+			add(m.DeviceID, m.Entity, m.RecordID)
+		}
+		refs, err := pl.refsOf(m)
 		if err != nil {
-			return fmt.Errorf("mutation %d: stored fields: %w", m.ID, err)
+			return err
 		}
-		for _, v := range f {
-			if ref, ok := lookupRef(v); ok {
-				add(m.DeviceID, ref.Entity, ref.ID)
-			}
+		for _, ref := range refs {
+			add(m.DeviceID, ref.Entity, ref.ID)
 		}
 	}
-	all := map[string]bool{}
-	for _, ids := range need {
-		for id := range ids {
-			all[id] = true
+	// One query per device and entity, along the device's index.
+	keys := slices.Collect(maps.Keys(need))
+	slices.SortFunc(keys, func(a, b devEntity) int {
+		if a.dev != b.dev {
+			return cmp.Compare(a.dev, b.dev)
 		}
-	}
-	if len(all) == 0 {
-		return nil
-	}
-	rows, err := pl.tx.SourceCreates(pl.r.src.Name, sortedKeys(all))
-	if err != nil {
-		return err
-	}
-	for _, c := range rows {
-		k := devEntity{c.DeviceID, c.Entity}
-		if !need[k][c.RecordID] {
-			continue
+		return strings.Compare(a.entity, b.entity)
+	})
+	for _, k := range keys {
+		creates, err := pl.tx.DeviceCreates(pl.r.src.Name, k.dev, k.entity, sortedKeys(need[k]))
+		if err != nil {
+			return err
 		}
-		if pl.creates[k] == nil {
-			pl.creates[k] = map[string]store.PushMutation{}
+		if len(creates) > 0 {
+			pl.creates[k] = creates // the latest create of an id wins
 		}
-		pl.creates[k][c.RecordID] = c // the latest create of an id wins
 	}
 	return nil
 }
@@ -269,6 +342,9 @@ func (pl *planner) loadRefs(ops []store.PushOp, muts []store.PushMutation) error
 	pl.refs = map[recKey][]int64{}
 	for _, op := range ops {
 		for _, raw := range [][]byte{op.Fields, op.Deferred} {
+			if !mayRef(raw) {
+				continue
+			}
 			f, err := decodeFields(raw)
 			if err != nil {
 				return fmt.Errorf("op %d: stored fields: %w", op.ID, err)
@@ -281,19 +357,18 @@ func (pl *planner) loadRefs(ops []store.PushOp, muts []store.PushMutation) error
 			}
 		}
 	}
-	for _, m := range muts {
+	for i := range muts {
+		m := &muts[i]
 		if m.Status != store.MutationPending && m.Status != store.MutationBlocked {
 			continue
 		}
-		f, err := decodeFields(m.Fields)
+		refs, err := pl.refsOf(m)
 		if err != nil {
-			return fmt.Errorf("mutation %d: stored fields: %w", m.ID, err)
+			return err
 		}
-		for _, v := range f {
-			if ref, ok := lookupRef(v); ok {
-				k := recKey{ref.Entity, pl.resolve(m.DeviceID, ref.Entity, ref.ID)}
-				pl.refs[k] = append(pl.refs[k], m.ID)
-			}
+		for _, ref := range refs {
+			k := recKey{ref.Entity, pl.resolve(m.DeviceID, ref.Entity, ref.ID)}
+			pl.refs[k] = append(pl.refs[k], m.ID)
 		}
 	}
 	return nil
@@ -337,6 +412,10 @@ func coalesce(key recKey, list []*store.PushMutation, fields map[int64]map[strin
 	first := list[0]
 	cp := &chainPlan{key: key, muts: []*store.PushMutation{first}, kind: sdk.OpKind(first.Op),
 		fields: maps.Clone(fields[first.ID]), base: first.BaseVersion, force: first.Force, group: first.GroupID}
+	if _, decoded := fields[first.ID]; !decoded {
+		cp.raw = first.Fields // alone and without lookups: see run
+		return cp
+	}
 	for _, m := range list[1:] {
 		if m.DeviceID != first.DeviceID || m.GroupID != first.GroupID || m.Force != first.Force {
 			break
@@ -357,6 +436,9 @@ func coalesce(key recKey, list []*store.PushMutation, fields map[int64]map[strin
 			break
 		}
 		maps.Copy(cp.fields, fields[m.ID])
+	}
+	if len(cp.muts) == 1 {
+		cp.raw = first.Fields
 	}
 	return cp
 }
@@ -399,6 +481,7 @@ func (pl *planner) prepare(cp *chainPlan, members map[int64]bool, breakCycle boo
 		case exists(c):
 			if c.BackendID != ref.ID {
 				p.fields[f] = map[string]any{"entity": ref.Entity, "id": c.BackendID}
+				p.rewritten = true
 			}
 		case c.Status == store.MutationApplied:
 		case c.Status == store.MutationPending || c.Status == store.MutationInflight || c.Status == store.MutationBlocked:
@@ -409,6 +492,7 @@ func (pl *planner) prepare(cp *chainPlan, members map[int64]bool, breakCycle boo
 				p.deferred = map[string]any{}
 			}
 			p.deferred[f] = p.fields[f]
+			p.rewritten = true
 			delete(p.fields, f)
 		default:
 			return nil, false, fmt.Sprintf("field %s points to %s %s, whose create (mutation %s) is %s",
@@ -490,8 +574,11 @@ func (pl *planner) group(g devGroup, cps []*chainPlan, all []store.PushMutation)
 func (pl *planner) freeze(p *prepared, groupKey string) error {
 	cp := p.cp
 	op := store.PushOp{Source: pl.r.src.Name, Key: uuid.NewString(), Entity: cp.key.entity, Kind: string(cp.kind),
-		RecordID: cp.key.id, BaseVersion: cp.base, Fields: encodeFields(p.fields), GroupKey: groupKey,
+		RecordID: cp.key.id, BaseVersion: cp.base, Fields: cp.raw, GroupKey: groupKey,
 		NextAttemptAt: pl.now, CreatedAt: pl.now}
+	if len(cp.raw) == 0 || p.rewritten {
+		op.Fields = encodeFields(p.fields)
+	}
 	if cp.kind == sdk.OpCreate {
 		op.RecordID, op.BaseVersion = cp.muts[0].RecordID, ""
 	}
@@ -528,6 +615,9 @@ func (pl *planner) writeFrozen() error {
 	ops := make([]store.PushOp, len(pl.frozen))
 	for i, f := range pl.frozen {
 		ops[i] = f.op
+		if !ops[i].NextAttemptAt.After(pl.now) {
+			ops[i].SentSeq = pl.sendSeq // sent by this run, right after the plan
+		}
 	}
 	if err := pl.tx.InsertOps(ops); err != nil {
 		return err
@@ -535,6 +625,10 @@ func (pl *planner) writeFrozen() error {
 	var muts []int64
 	opOf := map[int64]any{}
 	for i, f := range pl.frozen {
+		if ops[i].SentSeq != 0 {
+			pl.fresh[ops[i].ID] = true
+			ops[i].SentSeq = 0
+		}
 		pl.busy[f.key] = ops[i] // with its id, for the due list
 		for _, m := range f.muts {
 			muts = append(muts, m)

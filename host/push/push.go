@@ -113,6 +113,7 @@ type Pusher struct {
 	// its results are recorded; an error abandons the results as a crash
 	// of the hub at that instant would.
 	afterUpload func(source string) error
+	hookMu      sync.Mutex // calls afterUpload one at a time
 }
 
 // run is a source's push run in this process: one at a time; a request

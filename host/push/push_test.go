@@ -2,6 +2,9 @@ package push
 
 import (
 	"context"
+	"fmt"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -86,6 +89,31 @@ func TestPush(t *testing.T) {
 			assert.Equal(t, "Rome", f["city"])
 			assert.Equal(t, "Renamed", f["name"])
 		})
+		t.Run("an_edit_accepted_while_the_earlier_edit_is_in_flight_is_rebased_when_it_is_applied", func(t *testing.T) {
+			e := newEnv(t, s, withSource("crm6"))
+			e.pull()
+			_, v, _ := e.record("account", "acc-0003")
+			u1 := update("account", "acc-0003", v, map[string]any{"city": "Rome"})
+			u2 := update("account", "acc-0003", v, map[string]any{"name": "Renamed"})
+			e.acceptOK(1, u1)
+			sent := 0
+			e.client.upload = func(ctx context.Context, next sdk.Client, req sdk.UploadRequest) (sdk.UploadResponse, error) {
+				if sent++; sent == 1 {
+					// The device syncs again while its first edit is on
+					// its way, based on the version it had.
+					e.acceptOK(1, u2)
+				}
+				return next.Upload(ctx, req)
+			}
+			e.push()
+			require.Len(t, e.client.calls(), 2)
+			assert.NotEqual(t, v, e.client.calls()[1].Ops[0].BaseVersion, "the second edit goes against the version the first made")
+			assert.Equal(t, store.MutationApplied, e.status(1, u1.MutationID))
+			assert.Equal(t, store.MutationApplied, e.status(1, u2.MutationID))
+			f, _ := e.backend("account", "acc-0003")
+			assert.Equal(t, "Rome", f["city"])
+			assert.Equal(t, "Renamed", f["name"])
+		})
 		t.Run("a_resent_upload_is_accepted_again_and_changes_nothing", func(t *testing.T) {
 			e := newEnv(t, s, withSource("crm5"))
 			e.pull()
@@ -123,6 +151,17 @@ func TestPushParentsFirstAndIDMapping(t *testing.T) {
 		assert.Equal(t, "account", calls[0].Ops[0].Entity)
 		assert.Equal(t, "contact", calls[1].Ops[0].Entity)
 		assert.Equal(t, ref("account", "srv-tmp-a"), calls[1].Ops[0].Fields["account"])
+		// The hub passes a mutation's stored JSON on as it is, and re-encodes
+		// only what it rewrote; the records come back as JSON.
+		e.client.mu.Lock()
+		raw := slices.Clone(e.client.raw)
+		e.client.mu.Unlock()
+		for _, r := range raw {
+			assert.True(t, r.RawResults)
+			assert.Nil(t, r.Ops[0].Fields)
+		}
+		assert.Equal(t, string(e.mutation(1, parent.MutationID).Fields), string(raw[0].Ops[0].Raw))
+		assert.Contains(t, string(raw[1].Ops[0].Raw), `"srv-tmp-a"`)
 		assert.Equal(t, store.MutationApplied, e.status(1, child.MutationID))
 		f, ok := e.backend("contact", "srv-tmp-c")
 		require.True(t, ok)
@@ -278,5 +317,70 @@ func TestPushLookupCycle(t *testing.T) {
 		fc, _ := e.backend("contact", "c-1")
 		assert.Equal(t, map[string]any{"entity": "contact", "id": "c-1"}, fa["primary"])
 		assert.Equal(t, map[string]any{"entity": "account", "id": "a-1"}, fc["account"])
+	})
+}
+
+func TestUploadsOverlapButDeletesWait(t *testing.T) {
+	storetest.ForEachDB(t, func(t *testing.T, s *store.Store) {
+		e := newEnv(t, s, withConfig(func(src *config.Source) { src.BatchSize = 1 }))
+		e.pull()
+		var (
+			mu              sync.Mutex
+			inFlight, most  int
+			deleteSawOthers bool
+			order           []sdk.OpKind
+			release         = make(chan struct{})
+			releaseOnce     sync.Once
+		)
+		e.client.upload = func(ctx context.Context, next sdk.Client, req sdk.UploadRequest) (sdk.UploadResponse, error) {
+			mu.Lock()
+			inFlight++
+			most = max(most, inFlight)
+			kind := req.Ops[0].Kind
+			if kind == sdk.OpDelete && inFlight > 1 {
+				deleteSawOthers = true
+			}
+			order = append(order, kind)
+			both := inFlight == uploadsInFlight
+			mu.Unlock()
+			if both {
+				releaseOnce.Do(func() { close(release) })
+			}
+			if kind != sdk.OpDelete {
+				// The first call waits until a second is in flight.
+				select {
+				case <-release:
+				case <-time.After(5 * time.Second):
+				}
+			}
+			defer func() {
+				mu.Lock()
+				inFlight--
+				mu.Unlock()
+			}()
+			return next.Upload(ctx, req)
+		}
+		var ms []Mutation
+		for i := range 4 {
+			ms = append(ms, create("account", fmt.Sprintf("ovl-%d", i), map[string]any{"name": "Overlap", "owner": ref("user", "u1")}))
+		}
+		for i := 1; i <= 10 && len(ms) < 6; i++ {
+			f, v, ok := e.record("account", fmt.Sprintf("acc-%04d", i))
+			if ok && fmt.Sprint(f["owner"]) == fmt.Sprint(ref("user", "u1")) {
+				ms = append(ms, del("account", fmt.Sprintf("acc-%04d", i), v))
+			}
+		}
+		require.Len(t, ms, 6, "two of u1's accounts to delete")
+		e.acceptOK(1, ms...)
+		res := e.push()
+		assert.Equal(t, 6, res.Ops)
+		mu.Lock()
+		defer mu.Unlock()
+		assert.Equal(t, uploadsInFlight, most, "Upload calls overlap")
+		assert.False(t, deleteSawOthers, "a delete goes with no other call in flight")
+		assert.Equal(t, []sdk.OpKind{sdk.OpCreate, sdk.OpCreate, sdk.OpCreate, sdk.OpCreate, sdk.OpDelete, sdk.OpDelete}, order)
+		for _, m := range ms {
+			assert.Equal(t, store.MutationApplied, e.status(1, m.MutationID), m.ID)
+		}
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -36,9 +37,22 @@ type recorder struct {
 	mirror      map[string]*mirrorWrites // by entity
 	appliedMuts []int64                  // mutations applied, awaiting their seq
 	doneOps     []int64                  // ops applied, to delete
-	// Applied mutations whose status flushStatuses has not written yet.
-	unflushed            []int64
+	// Applied mutations whose status flushStatuses has not written yet,
+	// and those it wrote before the batch's seq was known.
+	unflushed, early     []int64
 	backendIDs, versions map[int64]string
+	rebases              []rebaseReq
+}
+
+// rebaseReq is a record whose op was applied at version: the device's
+// waiting mutations of it (known by any of ids) based on one of bases move
+// to version.
+type rebaseReq struct {
+	dev     int64
+	entity  string
+	ids     []string
+	bases   map[string]bool
+	version string
 }
 
 // reset forgets what a failed (retried) transaction noted.
@@ -46,7 +60,8 @@ func (rc *recorder) reset() {
 	rc.parts, rc.lastSeq, rc.counts, rc.latencies = map[string]bool{}, 0, map[string]int{}, nil
 	rc.refresh = map[string]bool{}
 	rc.mirror, rc.appliedMuts, rc.doneOps = map[string]*mirrorWrites{}, nil, nil
-	rc.unflushed, rc.backendIDs, rc.versions = nil, map[int64]string{}, map[int64]string{}
+	rc.unflushed, rc.early, rc.backendIDs, rc.versions = nil, nil, map[int64]string{}, map[int64]string{}
+	rc.rebases = nil
 }
 
 // load reads the batch's in-flight mutations.
@@ -259,7 +274,7 @@ func (rc *recorder) applied(op store.PushOp, muts []store.PushMutation, res sdk.
 		}
 		// Lookups to creates applied earlier in this batch need their
 		// statuses written.
-		if err := rc.flushStatuses(); err != nil {
+		if err := rc.flushStatuses(0); err != nil {
 			return err
 		}
 		if err := rc.resolveLookups(muts[0].DeviceID, deferred); err != nil {
@@ -303,8 +318,10 @@ func (rc *recorder) applied(op store.PushOp, muts []store.PushMutation, res sdk.
 }
 
 // flushStatuses marks the mutations applied since the last flush, each
-// with its back-end id and version, in one UPDATE per chunk.
-func (rc *recorder) flushStatuses() error {
+// with its back-end id and version, in one UPDATE per chunk; with seq, the
+// seq at which a device has them too (flush knows it once the mirror is
+// written).
+func (rc *recorder) flushStatuses(seq int64) error {
 	if len(rc.unflushed) == 0 {
 		return nil
 	}
@@ -312,8 +329,13 @@ func (rc *recorder) flushStatuses() error {
 	for _, id := range rc.unflushed {
 		backend[id], version[id] = rc.backendIDs[id], rc.versions[id]
 	}
-	err := rc.tx.UpdateMutationsEach(rc.unflushed, map[string]any{"status": store.MutationApplied, "op_id": 0,
-		"resolved_at": rc.now, "reason": "", "parked": false},
+	cols := map[string]any{"status": store.MutationApplied, "op_id": 0, "resolved_at": rc.now, "reason": "", "parked": false}
+	if seq > 0 {
+		cols["applied_seq"] = seq
+	} else {
+		rc.early = append(rc.early, rc.unflushed...)
+	}
+	err := rc.tx.UpdateMutationsEach(rc.unflushed, cols,
 		map[string]map[int64]any{"backend_id": backend, "result_version": version})
 	rc.unflushed = nil
 	return err
@@ -364,28 +386,29 @@ func (rc *recorder) flush() error {
 		rc.note(br)
 		seq = max(seq, br.LastSeq)
 	}
-	if err := rc.flushStatuses(); err != nil {
-		return err
-	}
-	if len(rc.appliedMuts) > 0 {
-		if seq == 0 {
-			// Nothing new in the mirror (no record returned, or the mirror
-			// had it already): a seq of its own still tells the device.
-			var err error
-			if seq, err = rc.tx.TakeSeq(src.Name); err != nil {
-				return err
-			}
-		}
-		if err := rc.tx.UpdateMutations(rc.appliedMuts, map[string]any{"applied_seq": seq}); err != nil {
+	if len(rc.appliedMuts) > 0 && seq == 0 {
+		// Nothing new in the mirror (no record returned, or the mirror
+		// had it already): a seq of its own still tells the device.
+		var err error
+		if seq, err = rc.tx.TakeSeq(src.Name); err != nil {
 			return err
 		}
+	}
+	if err := rc.flushStatuses(seq); err != nil {
+		return err
+	}
+	if err := rc.tx.UpdateMutations(rc.early, map[string]any{"applied_seq": seq}); err != nil {
+		return err
+	}
+	if err := rc.flushRebases(); err != nil {
+		return err
 	}
 	return rc.tx.DeleteOps(rc.doneOps...)
 }
 
-// rebase moves the device's later mutations of the record, based on the
-// version this op replaced (or on nothing: its own create), to the new
-// version.
+// rebase notes that the device's later mutations of the record, based on
+// the version this op replaced (or on nothing: its own create), move to the
+// new version; flushRebases moves them at the end of the batch.
 func (rc *recorder) rebase(op store.PushOp, muts []store.PushMutation, id, version string) error {
 	if version == "" || op.Kind == string(sdk.OpDelete) {
 		return nil
@@ -401,11 +424,52 @@ func (rc *recorder) rebase(op store.PushOp, muts []store.PushMutation, id, versi
 			idset[m.RecordID] = true
 			bases[m.BaseVersion] = true
 		}
-		if err := rc.tx.Rebase(rc.r.src.Name, dev, op.Entity, sortedKeys(idset), sortedKeys(bases), version); err != nil {
-			return err
-		}
+		rc.rebases = append(rc.rebases, rebaseReq{dev: dev, entity: op.Entity, ids: sortedKeys(idset), bases: bases, version: version})
 	}
 	return nil
+}
+
+// flushRebases moves the waiting mutations the batch's rebases name: one
+// query per device and entity for what waits, and one UPDATE per chunk of
+// those that move. Most applied records have nothing waiting.
+func (rc *recorder) flushRebases() error {
+	if len(rc.rebases) == 0 {
+		return nil
+	}
+	byKey := map[devEntity][]rebaseReq{}
+	var keys []devEntity
+	for _, rq := range rc.rebases {
+		k := devEntity{rq.dev, rq.entity}
+		if _, ok := byKey[k]; !ok {
+			keys = append(keys, k)
+		}
+		byKey[k] = append(byKey[k], rq)
+	}
+	moves := map[int64]any{}
+	for _, k := range keys {
+		reqs := byKey[k]
+		byID := map[string]rebaseReq{}
+		for _, rq := range reqs {
+			for _, id := range rq.ids {
+				byID[id] = rq
+			}
+		}
+		waiting, err := rc.tx.Waiting(rc.r.src.Name, k.dev, k.entity, sortedKeys(byID))
+		if err != nil {
+			return err
+		}
+		for _, m := range waiting {
+			if rq, ok := byID[m.RecordID]; ok && rq.bases[m.BaseVersion] {
+				moves[m.ID] = rq.version
+			}
+		}
+	}
+	rc.rebases = nil
+	if len(moves) == 0 {
+		return nil
+	}
+	ids := slices.Sorted(maps.Keys(moves))
+	return rc.tx.UpdateMutationsEach(ids, nil, map[string]map[int64]any{"base_version": moves})
 }
 
 // rejected handles a permanent refusal; refused lookups get two passes.

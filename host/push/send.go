@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/synchub/synchub/host/store"
@@ -12,7 +14,7 @@ import (
 
 // sendDue sends the due ops, parents first, in batches of the batch size,
 // each group in one atomic call, and records each batch's results in one
-// transaction. It returns how many ops it sent.
+// transaction (sendBatches). It returns how many ops it sent.
 func (r *runner) sendDue(ctx context.Context, res *Result, ops []store.PushOp) (int, error) {
 	if len(ops) == 0 {
 		return 0, nil
@@ -48,35 +50,122 @@ func (r *runner) sendDue(ctx context.Context, res *Result, ops []store.PushOp) (
 	if len(plain) > 0 {
 		batches = append(batches, plain)
 	}
-	sent := 0
+	return r.sendBatches(ctx, res, batches)
+}
+
+// uploadsInFlight is how many Upload calls of one source may wait for
+// their answers at once.
+const uploadsInFlight = 2
+
+// sending is a batch on its way: done gets its Upload's answer.
+type sending struct {
+	batch []store.PushOp
+	done  chan sent
+}
+
+type sent struct {
+	up  uploaded
+	err error
+}
+
+// sendBatches sends the batches and records their results. Up to
+// uploadsInFlight Upload calls wait for their answers at once while one
+// goroutine records the answers, in the order the batches were sent, each
+// in one transaction: the hub's database work overlaps the plugin's and the
+// back end's. The ops of one round are independent of each other (one op
+// per record; an op that needs another's result waits for a later round),
+// but deletes go children first: a batch with a delete waits for every
+// call before it, so a parent is never deleted before its children.
+func (r *runner) sendBatches(ctx context.Context, res *Result, batches [][]store.PushOp) (int, error) {
+	var (
+		mu       sync.Mutex
+		firstErr error
+		calls    sync.WaitGroup
+		slots    = make(chan struct{}, uploadsInFlight)
+		queue    = make(chan *sending, len(batches))
+		recorded = make(chan struct{})
+	)
+	fail := func(err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if firstErr == nil {
+			firstErr = err
+		}
+	}
+	failed := func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		return firstErr
+	}
+	go func() {
+		defer close(recorded)
+		for s := range queue {
+			a := <-s.done
+			switch {
+			case failed() != nil:
+				// After a failure nothing more is recorded: the ops not
+				// recorded go again, under the same keys, next time.
+			case a.err != nil:
+				fail(a.err)
+			default:
+				if err := r.record(ctx, s.batch, a.up); err != nil {
+					fail(err)
+				}
+			}
+		}
+	}()
+	count := 0
 	for _, b := range batches {
+		if failed() != nil {
+			break
+		}
 		if r.p.stopRequested() {
-			return sent, ErrStopping
+			fail(ErrStopping)
+			break
 		}
-		if err := r.sendBatch(ctx, b); err != nil {
-			return sent, err
+		if slices.ContainsFunc(b, func(op store.PushOp) bool { return op.Kind == string(sdk.OpDelete) }) {
+			calls.Wait()
 		}
-		sent += len(b)
+		slots <- struct{}{}
+		s := &sending{batch: b, done: make(chan sent, 1)}
+		calls.Add(1)
+		go func() {
+			defer calls.Done()
+			up, err := r.upload(ctx, s.batch)
+			<-slots
+			s.done <- sent{up, err}
+		}()
+		queue <- s
+		count += len(b)
 		res.Calls++
 		res.Ops += len(b)
 	}
-	return sent, nil
+	close(queue)
+	<-recorded
+	return count, failed()
 }
 
-// sendBatch makes one Upload call and records its results.
-func (r *runner) sendBatch(ctx context.Context, batch []store.PushOp) error {
+// uploaded is the answer to one batch's Upload call.
+type uploaded struct {
+	results map[string]sdk.OpResult
+	err     error
+}
+
+// upload makes one Upload call. It fails only when nothing may be
+// recorded (the hub is stopping, or a test abandons the results); the
+// call's own failure is in the answer, for record.
+func (r *runner) upload(ctx context.Context, batch []store.PushOp) (uploaded, error) {
 	atomic := batch[0].GroupKey != ""
-	req := sdk.UploadRequest{Atomic: atomic, Ops: make([]sdk.Op, len(batch))}
+	// The ops' fields go to the plugin as they are stored, and the
+	// records it answers come back as JSON: the hub decodes neither unless
+	// a result needs it.
+	req := sdk.UploadRequest{Atomic: atomic, RawResults: true, Ops: make([]sdk.Op, len(batch))}
 	for i, op := range batch {
-		fields, err := decodeFields(op.Fields)
-		if err != nil {
-			return fmt.Errorf("op %d: stored fields: %w", op.ID, err)
-		}
-		if op.Kind == string(sdk.OpDelete) {
-			fields = nil
-		}
 		req.Ops[i] = sdk.Op{MutationID: op.Key, Entity: op.Entity, Kind: sdk.OpKind(op.Kind), ID: op.RecordID,
-			BaseVersion: op.BaseVersion, Fields: fields}
+			BaseVersion: op.BaseVersion}
+		if op.Kind != string(sdk.OpDelete) {
+			req.Ops[i].Raw = op.Fields
+		}
 	}
 	cctx, cancel := context.WithTimeout(ctx, r.p.opts.CallTimeout)
 	start := time.Now()
@@ -84,21 +173,47 @@ func (r *runner) sendBatch(ctx context.Context, batch []store.PushOp) error {
 	cancel()
 	r.p.m.upload.WithLabelValues(r.src.Name).Observe(time.Since(start).Seconds())
 	if hook := r.p.afterUpload; hook != nil {
-		if herr := hook(r.src.Name); herr != nil {
-			return herr
+		r.p.hookMu.Lock()
+		herr := hook(r.src.Name)
+		r.p.hookMu.Unlock()
+		if herr != nil {
+			return uploaded{}, herr
 		}
 	}
 	if upErr != nil && ctx.Err() != nil {
 		// Stopping: the answer is unknown and nothing is recorded; the
 		// ops go again, under the same keys, next time.
-		return ctx.Err()
+		return uploaded{}, ctx.Err()
 	}
-	results := map[string]sdk.OpResult{}
-	if upErr == nil {
-		for _, res := range resp.Results {
-			results[res.MutationID] = res
+	up := uploaded{err: upErr}
+	if upErr != nil {
+		return up, nil
+	}
+	plain := make(map[string]bool, len(batch))
+	for _, op := range batch {
+		plain[op.Key] = len(op.Lost) == 0
+	}
+	up.results = make(map[string]sdk.OpResult, len(resp.Results))
+	for _, res := range resp.Results {
+		// An applied record goes to the mirror as JSON; the conflict
+		// policies and sync errors read a record's fields.
+		if res.Record != nil && res.Record.Fields == nil && !(res.Status == sdk.StatusApplied && plain[res.MutationID]) {
+			f, err := res.Record.FieldMap()
+			if err != nil {
+				return uploaded{err: &sdk.Error{Code: sdk.CodeBadResponse, Summary: err.Error()}}, nil
+			}
+			rec := *res.Record
+			rec.Fields, rec.Raw = f, nil
+			res.Record = &rec
 		}
+		up.results[res.MutationID] = res
 	}
+	return up, nil
+}
+
+// record records one batch's results in one transaction.
+func (r *runner) record(ctx context.Context, batch []store.PushOp, up uploaded) error {
+	atomic := batch[0].GroupKey != ""
 	rec := &recorder{r: r, now: r.now()}
 	err := r.p.st.PushTx(context.WithoutCancel(ctx), func(tx *store.PushTx) error {
 		rec.tx = tx
@@ -106,17 +221,17 @@ func (r *runner) sendBatch(ctx context.Context, batch []store.PushOp) error {
 		if err := rec.load(batch); err != nil {
 			return err
 		}
-		if upErr != nil {
-			return rec.transient(batch, upErr.Error(), retryAfter(upErr))
+		if up.err != nil {
+			return rec.transient(batch, up.err.Error(), retryAfter(up.err))
 		}
 		if atomic {
-			if err := rec.group(batch, results); err != nil {
+			if err := rec.group(batch, up.results); err != nil {
 				return err
 			}
 			return rec.flush()
 		}
 		for _, op := range batch {
-			if err := rec.result(op, results); err != nil {
+			if err := rec.result(op, up.results); err != nil {
 				return err
 			}
 		}

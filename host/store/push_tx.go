@@ -28,22 +28,36 @@ func (s *Store) PushTx(ctx context.Context, fn func(*PushTx) error) error {
 	})
 }
 
+// planColumns are what planning reads of a mutation: all but the base
+// snapshot and what a sync error shows.
+var planColumns = []string{"id", "source", "device_id", "mutation_id", "user_id", "entity", "op", "record_id",
+	"base_version", "fields", "client_time", "group_id", "hash", "status", "parked", "force", "reason",
+	"backend_id", "result_version", "op_id", "applied_seq", "created_at", "updated_at", "resolved_at"}
+
+// resultColumns are what recording an op's result reads of its mutations:
+// all but their fields (the op has them) and what a sync error shows.
+var resultColumns = []string{"id", "source", "device_id", "mutation_id", "user_id", "entity", "op", "record_id",
+	"base_version", "base_fields", "client_time", "group_id", "hash", "status", "parked", "force", "reason",
+	"backend_id", "result_version", "op_id", "applied_seq", "created_at", "updated_at", "resolved_at"}
+
 // OpenMutations returns source's mutations still on their way or waiting
-// (pending, blocked, inflight) and its parked conflicts, oldest first. With
-// lock on PostgreSQL the pending and blocked rows are locked FOR UPDATE
-// SKIP LOCKED, so a concurrent planner skips them.
+// (pending, blocked, inflight) and its parked conflicts, oldest first,
+// without BaseFields, ServerRecord and ConflictFields. With lock on
+// PostgreSQL the pending and blocked rows are locked FOR UPDATE SKIP
+// LOCKED, so a concurrent planner skips them.
 func (t *PushTx) OpenMutations(source string, lock bool) ([]PushMutation, error) {
 	var rows []PushMutation
-	q := t.tx.Where("source = ? AND (status IN ? OR (status = ? AND parked = ?))", source,
+	tx := t.tx.Select(planColumns)
+	q := tx.Where("source = ? AND (status IN ? OR (status = ? AND parked = ?))", source,
 		[]string{MutationPending, MutationBlocked, MutationInflight}, MutationConflict, true).Order("id")
 	if lock && t.s.kind == KindPostgres {
-		q = t.tx.Where("source = ? AND status IN ?", source, []string{MutationPending, MutationBlocked}).Order("id").
+		q = t.tx.Select(planColumns).Where("source = ? AND status IN ?", source, []string{MutationPending, MutationBlocked}).Order("id").
 			Clauses(clause.Locking{Strength: "UPDATE", Options: "SKIP LOCKED"})
 		if err := q.Find(&rows).Error; err != nil {
 			return nil, fmt.Errorf("open mutations of %s: %w", source, err)
 		}
 		var rest []PushMutation
-		if err := t.tx.Where("source = ? AND (status = ? OR (status = ? AND parked = ?))", source,
+		if err := t.tx.Select(planColumns).Where("source = ? AND (status = ? OR (status = ? AND parked = ?))", source,
 			MutationInflight, MutationConflict, true).Order("id").Find(&rest).Error; err != nil {
 			return nil, fmt.Errorf("open mutations of %s: %w", source, err)
 		}
@@ -78,10 +92,11 @@ func (t *PushTx) Op(id int64) (PushOp, bool, error) {
 	return ops[0], true, nil
 }
 
-// MutationsOfOp returns the mutations an op carries, oldest first.
+// MutationsOfOp returns the mutations an op carries, oldest first, without
+// Fields, ServerRecord and ConflictFields.
 func (t *PushTx) MutationsOfOp(opID int64) ([]PushMutation, error) {
 	var rows []PushMutation
-	if err := t.tx.Where("op_id = ? AND status = ?", opID, MutationInflight).Order("id").Find(&rows).Error; err != nil {
+	if err := t.tx.Select(resultColumns).Where("op_id = ? AND status = ?", opID, MutationInflight).Order("id").Find(&rows).Error; err != nil {
 		return nil, fmt.Errorf("mutations of op %d: %w", opID, err)
 	}
 	return rows, nil
@@ -207,17 +222,21 @@ func (t *PushTx) UpdateMutations(ids []int64, cols map[string]any) error {
 	return nil
 }
 
-// Rebase moves the device's waiting mutations of a record (known to the
-// device by any of ids) whose base version is one of bases to version: the
-// device based them on a version its own earlier edit replaced.
-func (t *PushTx) Rebase(source string, deviceID int64, entity string, ids, bases []string, version string) error {
-	err := t.tx.Model(&PushMutation{}).Where("source = ? AND device_id = ? AND entity = ? AND record_id IN ? AND status IN ? AND base_version IN ?",
-		source, deviceID, entity, ids, []string{MutationPending, MutationBlocked}, bases).
-		Updates(map[string]any{"base_version": version, "updated_at": time.Now().UTC()}).Error
-	if err != nil {
-		return fmt.Errorf("rebase mutations: %w", err)
+// Waiting returns the device's mutations of an entity's records (known to
+// the device by ids) still waiting to be sent (pending, blocked): their
+// ids, record ids and base versions only.
+func (t *PushTx) Waiting(source string, deviceID int64, entity string, ids []string) ([]PushMutation, error) {
+	var out []PushMutation
+	for part := range slices.Chunk(ids, chunk) {
+		var rows []PushMutation
+		if err := t.tx.Select("id", "device_id", "entity", "record_id", "base_version", "status").
+			Where("source = ? AND device_id = ? AND entity = ? AND record_id IN ? AND status IN ?",
+				source, deviceID, entity, part, []string{MutationPending, MutationBlocked}).Order("id").Find(&rows).Error; err != nil {
+			return nil, fmt.Errorf("waiting mutations of device %d: %w", deviceID, err)
+		}
+		out = append(out, rows...)
 	}
-	return nil
+	return out, nil
 }
 
 // MirrorRecord returns a mirrored record inside the transaction.
@@ -285,6 +304,13 @@ func (t *PushTx) GroupMutations(source string, deviceID int64, group string) ([]
 	return rows, nil
 }
 
+// SendSeq is the seq MarkSent gives ops sent now: the source's current
+// seq (at least 1).
+func (t *PushTx) SendSeq(source string) (int64, error) {
+	seq, err := sourceSeq(t.tx, source)
+	return max(seq, 1), err
+}
+
 // MarkSent records that ops are being sent: those sent for the first time
 // get the source's current seq.
 func (t *PushTx) MarkSent(source string, ids []int64) error {
@@ -321,29 +347,13 @@ func (t *PushTx) TouchedSince(source, entity, id string, seq int64) (bool, error
 	return n > 0, nil
 }
 
-// SourceCreates returns the create mutations of source, of any device,
-// whose record ids are among ids, oldest first.
-func (t *PushTx) SourceCreates(source string, ids []string) ([]PushMutation, error) {
-	var out []PushMutation
-	for part := range slices.Chunk(ids, chunk) {
-		var rows []PushMutation
-		if err := t.tx.Where("source = ? AND record_id IN ? AND op = ?", source, part, "create").Order("id").
-			Find(&rows).Error; err != nil {
-			return nil, fmt.Errorf("creates of %s: %w", source, err)
-		}
-		out = append(out, rows...)
-	}
-	slices.SortFunc(out, func(a, b PushMutation) int { return int(a.ID - b.ID) })
-	return out, nil
-}
-
 // MutationsOfOps returns the in-flight mutations of ops, by op, oldest
-// first.
+// first, without Fields, ServerRecord and ConflictFields.
 func (t *PushTx) MutationsOfOps(opIDs []int64) (map[int64][]PushMutation, error) {
 	out := map[int64][]PushMutation{}
 	for part := range slices.Chunk(opIDs, chunk) {
 		var rows []PushMutation
-		if err := t.tx.Where("op_id IN ? AND status = ?", part, MutationInflight).Order("id").Find(&rows).Error; err != nil {
+		if err := t.tx.Select(resultColumns).Where("op_id IN ? AND status = ?", part, MutationInflight).Order("id").Find(&rows).Error; err != nil {
 			return nil, fmt.Errorf("mutations of ops: %w", err)
 		}
 		for _, r := range rows {

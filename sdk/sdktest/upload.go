@@ -162,11 +162,31 @@ func (h *harness) upload(atomic bool, ops ...sdk.Op) []sdk.OpResult {
 }
 
 // create uploads a create with a client id and returns the record's id (the
-// back end's, if it assigned its own) and the record as stored.
+// back end's, if it assigned its own) and the record as stored. It sends
+// the create as the hub does: fields as JSON (Op.Raw) and the result's
+// record as JSON (UploadRequest.RawResults), which the Client must turn
+// into Fields for the connector and hand back as an object.
 func (h *harness) create(e EntityConfig, fields map[string]any) (string, sdk.Record) {
 	h.Helper()
-	o := op(e, sdk.OpCreate, uuid.NewString(), "", fields)
-	res := h.upload(false, o)[0]
+	o := op(e, sdk.OpCreate, uuid.NewString(), "", nil)
+	raw, err := json.Marshal(fields)
+	if err != nil {
+		h.Fatalf("encode the fields of a new %s: %v", e.Name, err)
+	}
+	o.Raw = raw
+	resp, err := h.client.Upload(h.ctx, sdk.UploadRequest{Ops: []sdk.Op{o}, RawResults: true})
+	if err != nil {
+		h.Fatalf("Upload: %v", err)
+	}
+	if len(resp.Results) != 1 || resp.Results[0].MutationID != o.MutationID {
+		h.Fatalf("Upload of one create gave results %+v", resp.Results)
+	}
+	res := resp.Results[0]
+	if res.Record != nil {
+		if res.Record.Fields, err = res.Record.FieldMap(); err != nil {
+			h.Fatalf("the created %s's record: %v", e.Name, err)
+		}
+	}
 	if res.Status != sdk.StatusApplied {
 		h.Fatalf("a create of %s %v is %s: %s (missing lookups %v)", e.Name, fields, res.Status, res.Message, res.MissingLookups)
 	}
