@@ -164,13 +164,18 @@ func (e *entityPull) fetchFull(ctx context.Context, st store.EntityState) error 
 	pl := e.pl
 	req := sdk.FetchRequest{Entity: pl.entity, Fields: pl.request, Filter: pl.filter, Cursor: st.FullCursor, PageSize: pl.pageSize, RawFields: true}
 	done := false
+	// Pages are written behind: while one is written, the next is received
+	// and converted.
+	w := e.writeBehind(ctx)
+	page := e.res.Pages
 	err := e.client.Fetch(ctx, req, func(pg sdk.Page) error {
+		page++
 		if done {
-			return fmt.Errorf("page %d: %w", e.res.Pages+1, errAfterDone)
+			return fmt.Errorf("page %d: %w", page, errAfterDone)
 		}
 		puts, removes, err := pl.convert(pg.Records)
 		if err != nil {
-			return fmt.Errorf("page %d: %w", e.res.Pages+1, err)
+			return fmt.Errorf("page %d: %w", page, err)
 		}
 		b := store.Batch{Put: puts, Remove: append(removes, pg.Deleted...), Pass: st.FullPass}
 		if pg.Done {
@@ -190,8 +195,17 @@ func (e *entityPull) fetchFull(ctx context.Context, st store.EntityState) error 
 		} else {
 			b.State = map[string]any{store.ColFullCursor: pg.Cursor}
 		}
-		return e.apply(ctx, b)
+		if err := w.put(b); err != nil {
+			return err
+		}
+		if e.p.stopRequested() {
+			return ErrStopping // once the page in hand is written
+		}
+		return nil
 	})
+	if werr := w.close(); werr != nil {
+		return werr // the write failed first: the fetch stopped for it
+	}
 	if err != nil {
 		return err
 	}
@@ -200,6 +214,53 @@ func (e *entityPull) fetchFull(ctx context.Context, st store.EntityState) error 
 	}
 	return nil
 }
+
+// writer applies a pass's batches in order on a goroutine of its own, one
+// batch behind the caller.
+type writer struct {
+	batches chan store.Batch
+	done    chan struct{}
+	err     error // the first failed apply, read once done is closed
+	failed  chan struct{}
+}
+
+// writeBehind starts a writer of e's batches.
+func (e *entityPull) writeBehind(ctx context.Context) *writer {
+	w := &writer{batches: make(chan store.Batch), done: make(chan struct{}), failed: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		for b := range w.batches {
+			if w.err != nil {
+				continue // drain: put sees failed
+			}
+			if err := e.write(ctx, b); err != nil {
+				w.err = err
+				close(w.failed)
+			}
+		}
+	}()
+	return w
+}
+
+// put hands a batch to the writer, waiting while it writes the previous
+// one; it fails once a write has failed.
+func (w *writer) put(b store.Batch) error {
+	select {
+	case w.batches <- b:
+		return nil
+	case <-w.failed:
+		return errWriteFailed
+	}
+}
+
+// close waits for the last batch and returns the first failed write.
+func (w *writer) close() error {
+	close(w.batches)
+	<-w.done
+	return w.err
+}
+
+var errWriteFailed = errors.New("a page could not be written")
 
 var (
 	errAfterDone = errors.New("connector sent a page after the pass's Done page")
@@ -316,6 +377,18 @@ func (e *entityPull) reconcileIDs(ctx context.Context, st store.EntityState) err
 // ctx is cancelled meanwhile (graceful stop finishes the page in flight);
 // after it, a stop request ends the pull.
 func (e *entityPull) apply(ctx context.Context, b store.Batch) error {
+	if err := e.write(ctx, b); err != nil {
+		return err
+	}
+	if e.p.stopRequested() {
+		return ErrStopping
+	}
+	return nil
+}
+
+// write commits one page, whether or not the puller is stopping (a full
+// pass's writer: fetchFull checks for a stop as it hands each page over).
+func (e *entityPull) write(ctx context.Context, b store.Batch) error {
 	pl := e.pl
 	b.Source, b.Entity = pl.source, pl.entity
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.p.callTimeout())
@@ -332,9 +405,6 @@ func (e *entityPull) apply(ctx context.Context, b store.Batch) error {
 	m.records.WithLabelValues(pl.source, pl.entity, "unchanged").Add(float64(res.Unchanged))
 	if e.p.opts.Notify != nil && len(res.Partitions) > 0 {
 		e.p.opts.Notify(pl.source, res.Partitions, res.LastSeq)
-	}
-	if e.p.stopRequested() {
-		return ErrStopping
 	}
 	return nil
 }

@@ -447,6 +447,9 @@ func upsertRecords(tx *gorm.DB, rows []Record) error {
 	if len(rows) == 0 {
 		return nil
 	}
+	if tx.Dialector.Name() == KindPostgres {
+		return upsertRecordsPG(tx, rows)
+	}
 	err := tx.Clauses(clause.OnConflict{
 		Columns:   []clause.Column{{Name: "source"}, {Name: "entity"}, {Name: "id"}},
 		DoUpdates: clause.AssignmentColumns([]string{"version", "modified_at", "fields", "hash", "partition", "seq", "pass"}),
@@ -457,9 +460,43 @@ func upsertRecords(tx *gorm.DB, rows []Record) error {
 	return nil
 }
 
+// upsertRecordsPG is upsertRecords on PostgreSQL: one statement per chunk
+// whose rows come as one array per column (unnest), so the statement is
+// the same whatever the number of rows (prepared once per connection) and
+// carries ten parameters instead of ten per row. The arrays go to the
+// driver as they are (gorm would expand a slice into a list).
+func upsertRecordsPG(tx *gorm.DB, rows []Record) error {
+	for part := range slices.Chunk(rows, 4*chunk) {
+		n := len(part)
+		var (
+			sources, entities, ids  = make([]string, n), make([]string, n), make([]string, n)
+			versions, hashes, parts = make([]string, n), make([]string, n), make([]string, n)
+			modified                = make([]*time.Time, n)
+			fields                  = make([][]byte, n)
+			seqs, passes            = make([]int64, n), make([]int64, n)
+		)
+		for i, r := range part {
+			sources[i], entities[i], ids[i], versions[i] = r.Source, r.Entity, r.ID, r.Version
+			modified[i], fields[i], hashes[i], parts[i], seqs[i], passes[i] = r.ModifiedAt, r.Fields, r.Hash, r.Partition, r.Seq, r.Pass
+		}
+		_, err := tx.Statement.ConnPool.ExecContext(tx.Statement.Context, `INSERT INTO records (source, entity, id, version, modified_at, fields, hash, "partition", seq, pass)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::bytea[], $7::text[], $8::text[], $9::bigint[], $10::bigint[])
+ON CONFLICT (source, entity, id) DO UPDATE SET version = excluded.version, modified_at = excluded.modified_at,
+fields = excluded.fields, hash = excluded.hash, "partition" = excluded."partition", seq = excluded.seq, pass = excluded.pass`,
+			sources, entities, ids, versions, modified, fields, hashes, parts, seqs, passes)
+		if err != nil {
+			return fmt.Errorf("upsert records: %w", err)
+		}
+	}
+	return nil
+}
+
 func upsertItems(tx *gorm.DB, rows []PartitionItem) error {
 	if len(rows) == 0 {
 		return nil
+	}
+	if tx.Dialector.Name() == KindPostgres {
+		return upsertItemsPG(tx, rows)
 	}
 	err := tx.Clauses(clause.OnConflict{
 		Columns:   []clause.Column{{Name: "source"}, {Name: "partition"}, {Name: "entity"}, {Name: "id"}},
@@ -467,6 +504,33 @@ func upsertItems(tx *gorm.DB, rows []PartitionItem) error {
 	}).CreateInBatches(&rows, chunk).Error
 	if err != nil {
 		return fmt.Errorf("upsert partition items: %w", err)
+	}
+	return nil
+}
+
+// upsertItemsPG is upsertItems on PostgreSQL, one array per column (see
+// upsertRecordsPG).
+func upsertItemsPG(tx *gorm.DB, rows []PartitionItem) error {
+	for part := range slices.Chunk(rows, 4*chunk) {
+		n := len(part)
+		var (
+			sources, parts, entities, ids = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+			seqs                          = make([]int64, n)
+			removed                       = make([]bool, n)
+			updated                       = make([]time.Time, n)
+		)
+		for i, r := range part {
+			sources[i], parts[i], entities[i], ids[i] = r.Source, r.Partition, r.Entity, r.ID
+			seqs[i], removed[i], updated[i] = r.Seq, r.Removed, r.UpdatedAt
+		}
+		_, err := tx.Statement.ConnPool.ExecContext(tx.Statement.Context, `INSERT INTO partition_items (source, "partition", entity, id, seq, removed, updated_at)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::boolean[], $7::timestamptz[])
+ON CONFLICT (source, "partition", entity, id) DO UPDATE SET seq = excluded.seq, removed = excluded.removed,
+updated_at = excluded.updated_at`,
+			sources, parts, entities, ids, seqs, removed, updated)
+		if err != nil {
+			return fmt.Errorf("upsert partition items: %w", err)
+		}
 	}
 	return nil
 }
