@@ -47,7 +47,11 @@
 //     request) against the pipeline: a device creates --mutations accounts
 //     offline, syncs (uploads in calls of 100), and the hub, started with
 //     its River queue, pushes them through the plugin; the time runs from
-//     the sync until the hub has recorded every mutation applied.
+//     the sync until the hub has recorded every mutation applied. The
+//     ratio is the apply stage's: the queue starts once the upload is
+//     accepted. A third run times the same apply stage with the connector
+//     in process and Upload answered at once (the hub alone), which
+//     separates the hub's own bookkeeping from the plugin and back end.
 //   - P6: the hub process's VmHWM (from /proc, in the pull child, so the
 //     emulator and the plugin are not counted) at the P1 size and, from
 //     extra children, at 100,000 records.
@@ -58,8 +62,9 @@
 //     an incremental pull plus the device's sync.
 //
 // P1's child writes a CPU profile and an allocation profile of its first
-// SQLite run to --profile-dir (docs/bench); P4 and P5 profile the bench
-// process. The report explains where P1's time goes from the profile, and
+// SQLite run, and a CPU profile of its first PostgreSQL run, to
+// --profile-dir (docs/bench); P3, P4 and P5 (the apply run and the
+// hub-alone run) profile the bench process. The report explains where P1's time goes from the profile, and
 // each miss from the profile of its benchmark.
 //
 // PostgreSQL comes from --postgres, else SYNCHUB_TEST_POSTGRES, else the

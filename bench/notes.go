@@ -34,19 +34,24 @@ func (b *bench) missNotes() []string {
 		x := b.p1.breakdown
 		notes = append(notes, fmt.Sprintf("**P1 (SQLite)**: per record the hub spends %.0f µs of CPU, the plugin %.0f µs and the emulator "+
 			"(with the bench process) %.0f µs, on %d cores shared by the three processes, while ceiling (a) is the emulator alone with a plain "+
-			"decode loop. The plugin decodes each page into maps (`odata.DecodePage`), converts the rows and encodes them again "+
-			"(`json.Marshal` in `sdk.recordToPB`); writing the record JSON straight from the page's tokens, without the map, is the next step. "+
-			"The hub stores the plugin's JSON as it came and decodes only the partition and filter fields.",
+			"decode loop. The plugin scans each page row by row and writes each record's JSON from the row (`odata.DecodePageRaw`, "+
+			"`converter.rawRecord`); the hub checks each record's JSON, decodes only the partition and filter fields and writes each "+
+			"page while it receives the next. See `docs/bench/p1-cpu.pprof` for the hub's share.",
 			x.hub/float64(b.o.records)*1e6, x.plugin/float64(b.o.records)*1e6, x.emulator/float64(b.o.records)*1e6, b.m.CPUs))
 	}
 	if b.missed("P1", "PostgreSQL") {
-		x := b.p1.breakdown
-		notes = append(notes, fmt.Sprintf("**P1 (PostgreSQL)**: the pull waits on the database more than it computes: each page is a transaction "+
-			"of several round trips (existing rows, a seq bump, record and partition-item upserts, the files that follow the records) to a "+
-			"server process whose CPU the per-process figures do not count, and the next page waits for the commit beyond the one page "+
-			"read ahead. The mirror's statistics are refreshed as it grows (`ANALYZE` each time the rows written double), so the lookups "+
-			"stay on the primary key; before that fix the pull slowed down with the mirror's size. Hub CPU in the SQLite run: %.1f s.",
-			x.hub))
+		note := "**P1 (PostgreSQL)**: the pull is bound by the page writes on the server: each page is one transaction (the existing " +
+			"rows, a seq bump, the records and partition items upserted from one array per column, the files that follow the records, the " +
+			"entity's state) to a server process whose CPU the per-process figures do not count; the hub writes a page while it receives " +
+			"and converts the next, and the seq bump orders the pages' commits (devices read changes by seq), so two pages cannot be " +
+			"written at once."
+		if b.p1.pgProf != "" {
+			if total, cum, err := profileTop(b.p1.pgProf); err == nil {
+				note += fmt.Sprintf(" The hub's profile of the first PostgreSQL run (%.1f s sampled) has `store.ApplyBatch` at %.0f %% of its CPU.",
+					total, share(cum, "github.com/synchub/synchub/host/store.(*Store).ApplyBatch"))
+			}
+		}
+		notes = append(notes, note)
 	}
 	if b.missed("P4", "") {
 		if path := b.profilePath("p4-cpu.pprof"); path != "" {
@@ -65,36 +70,17 @@ func (b *bench) missNotes() []string {
 		}
 	}
 	if b.missed("P5", "") {
-		if path := b.profilePath("p5-cpu.pprof"); path != "" {
-			if total, cum, err := profileTop(path); err == nil {
-				notes = append(notes, fmt.Sprintf("**P5**: the profile of the apply stage (%.1f s sampled in the bench process, where the hub "+
-					"and the emulator run, over %.1f s of wall time) shows one push worker doing the work in sequence, on one core at a "+
-					"time: planning the accepted mutations into ops (`planner.run` %.0f %%, of which reading the devices' creates for "+
-					"lookups `loadCreates` %.0f %%; ops and statuses are written with one statement per chunk), then for each batch of %d "+
-					"the Upload call, during which the hub waits for the plugin (its own process, not in this profile) and the emulator "+
-					"(`serveBatch` %.0f %%), then the recording of the results (`sendBatch` %.0f %% in all, the mirror and status writes "+
-					"`flush` %.0f %%). The raw loop does only the emulator's part. Next steps: overlap the next batch's Upload with the "+
-					"recording of the previous one and keep several Upload calls in flight (the stage uses one of the two cores), and "+
-					"decode each op's fields once (`decodeFields` %.0f %%).",
-					total, b.p5wall, share(cum, "github.com/synchub/synchub/host/push.(*planner).run"),
-					share(cum, "github.com/synchub/synchub/host/push.(*planner).loadCreates"), uploadBatch,
-					share(cum, "github.com/synchub/synchub/connectors/dynamicscrm/emulator.(*Server).serveBatch"),
-					share(cum, "github.com/synchub/synchub/host/push.(*runner).sendBatch"),
-					share(cum, "github.com/synchub/synchub/host/push.(*recorder).flush"),
-					share(cum, "github.com/synchub/synchub/host/push.decodeFields")))
-			}
-		}
+		notes = append(notes, b.p5Note())
 	}
 	if path := b.profilePath("p3-cpu.pprof"); path != "" {
 		if total, cum, err := profileTop(path); err == nil {
 			notes = append(notes, fmt.Sprintf("**P3** (no bar, for the record): in the profile of the first download (%.1f s sampled, hub and device "+
-				"library in one process) the device library takes %.0f %% (`client.(*Client).download`), of which `pageApply.settle` %.0f %%: for "+
-				"every op it looks up the record's change-log entries, deletes its shadow row and upserts the record, three statements per record "+
-				"even when the device has no local edits; the hub's `changes` handler takes %.0f %%, %.0f %% of it gzip (`compress/flate` at "+
-				"BestSpeed, on loopback). Next step: in `pageApply`, read the change-log entries of the page's ids with one query and take the "+
-				"plain path (batched upsert, one shadow DELETE per page) for ids without entries.",
+				"library in one process) the device library takes %.0f %% (`client.(*Client).download`): records without local edits, "+
+				"all of a first download, are written a page at a time (`pageApply.applyPlain` %.0f %%: one query for the page's change-log "+
+				"entries, batched upserts, one shadow DELETE per chunk), each record's JSON checked and compacted on the way "+
+				"(`normaliseJSON`); the hub's `changes` handler takes %.0f %%, %.0f %% of it gzip (`compress/flate` at BestSpeed, on loopback).",
 				total, share(cum, "github.com/synchub/synchub/client.(*Client).download"),
-				share(cum, "github.com/synchub/synchub/client.(*pageApply).settle"),
+				share(cum, "github.com/synchub/synchub/client.(*pageApply).applyPlain"),
 				share(cum, "github.com/synchub/synchub/host/api.(*Server).changes"),
 				share(cum, "compress/flate.(*compressor).write")))
 		}
@@ -112,4 +98,38 @@ func (b *bench) missNotes() []string {
 			"figures; a query that scans the entity (not an index range) is the usual cause.")
 	}
 	return notes
+}
+
+// p5Note explains a P5 miss from the apply run's profile and the hub-alone
+// run's: how much of the stage is the hub's own bookkeeping, and how much
+// of that is SQLite itself.
+func (b *bench) p5Note() string {
+	var s strings.Builder
+	fmt.Fprintf(&s, "**P5**: the hub alone, its back end answering every Upload at once, applies %.2f × the raw `$batch` rate: "+
+		"the hub's own bookkeeping is the bound, not the plugin or the back end. Exactly once costs each mutation durable writes on the "+
+		"store's one writer: its op is inserted and the mutation marked in flight before the call, then the record goes to the mirror "+
+		"(record, partition item), the mutation is marked applied with its seq and the op deleted, one transaction per batch of %d. ",
+		b.p5alone, uploadBatch)
+	if path := b.profilePath("p5-hub-cpu.pprof"); path != "" {
+		if total, cum, err := profileTop(path); err == nil {
+			sqlite := share(cum, "runtime.cgocall") / 100 * total
+			fmt.Fprintf(&s, "In the hub-alone profile (%.1f s sampled) planning takes %.0f %%, recording the results %.0f %% "+
+				"(`recorder.flush` %.0f %%) and SQLite's own C code (`runtime.cgocall`) %.1f s: at that cost alone, with no Go code "+
+				"around it, the stage would apply %s. ",
+				total, share(cum, "github.com/synchub/synchub/host/push.(*runner).plan"),
+				share(cum, "github.com/synchub/synchub/host/push.(*runner).record"),
+				share(cum, "github.com/synchub/synchub/host/push.(*recorder).flush"), sqlite,
+				rate(float64(b.o.mutations)/max(sqlite, 1e-9)))
+		}
+	}
+	if path := b.profilePath("p5-cpu.pprof"); path != "" {
+		if total, cum, err := profileTop(path); err == nil {
+			fmt.Fprintf(&s, "In the apply run's profile (%.1f s sampled in the bench process, where the hub and the emulator run, over "+
+				"%.1f s of wall time) the emulator's `$batch` handling takes %.0f %%; the plugin, in its own process, is not in it. "+
+				"Two Upload calls wait at once while a third goroutine records the answers, so the plugin, the emulator and the store "+
+				"work side by side on the %d cores.",
+				total, b.p5wall, share(cum, "github.com/synchub/synchub/connectors/dynamicscrm/emulator.(*Server).serveBatch"), b.m.CPUs)
+		}
+	}
+	return s.String()
 }

@@ -230,7 +230,7 @@ func (b *bench) whereTimeGoes() string {
 	if busy > 0.8 {
 		s.WriteString(", so the pull is CPU-bound and any CPU the hub saves goes straight to throughput. ")
 	} else {
-		s.WriteString(", so the stages wait on each other (the pull reads one page, then writes it) as much as they compute. ")
+		s.WriteString(", so the stages wait on each other as much as they compute (the hub writes a page while it receives the next). ")
 	}
 	total, cum, err := profileTop(b.p1.cpuProf)
 	if err != nil {
@@ -238,8 +238,8 @@ func (b *bench) whereTimeGoes() string {
 		return s.String()
 	}
 	if x.plugin > x.hub {
-		fmt.Fprintf(&s, "The plugin process uses more CPU than the hub (%.1f s against %.1f s): it decodes Dataverse's JSON pages "+
-			"into maps, converts each row (lookups into {entity, id}) and encodes the fields again for the wire, while the hub "+
+		fmt.Fprintf(&s, "The plugin process uses more CPU than the hub (%.1f s against %.1f s): it scans Dataverse's JSON pages "+
+			"row by row and writes each record's JSON from the row's values (lookups into {entity, id}), while the hub "+
 			"only checks each record's JSON and reads the few fields its partition rule and filter need. ", x.plugin, x.hub)
 	}
 	pb := share(cum, "github.com/synchub/synchub/sdk.recordFromPB")
@@ -251,8 +251,9 @@ func (b *bench) whereTimeGoes() string {
 	fmt.Fprintf(&s, "The hub's CPU profile (%.1f s sampled) splits as: %.0f %% receiving pages from the plugin (`sdk.readPages`, "+
 		"the one-page read-ahead; %.0f %% of it checking each record's JSON in `sdk.recordFromPB`), %.0f %% in `pull.(*plan).convert` "+
 		"(one gjson pass per record for the partition and filter fields; the JSON is stored as the plugin sent it), "+
-		"%.0f %% writing the mirror (`store.ApplyBatch`: upserts of records and partition items, one transaction per page, of which "+
-		"the commit %.0f %%) and %.0f %% background garbage collection; the rest is gRPC, go-plugin and the runtime. ",
+		"%.0f %% writing the mirror (`store.ApplyBatch` on its own goroutine, one page behind: upserts of records and partition "+
+		"items, one transaction per page, of which the commit %.0f %%) and %.0f %% background garbage collection; the rest is "+
+		"gRPC, go-plugin and the runtime. ",
 		total, read, pb, conv, apply, commit, gc)
 	if apply > read+conv {
 		s.WriteString("The database write is the hub's largest cost.")

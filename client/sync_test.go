@@ -100,6 +100,34 @@ func TestSync(t *testing.T) {
 		assert.Contains(t, sh.Fields, "Server", "the server's version is kept aside")
 	})
 
+	t.Run("a_page_mixing_edited_and_plain_records_applies_each_as_it_should", func(t *testing.T) {
+		e := newEnv(t)
+		for _, id := range []string{"a1", "a2", "a3"} {
+			e.hub.Put("crm", "account", id, "", map[string]any{"name": "Old " + id})
+		}
+		e.sync()
+		e.setHub(func(h *fakehub.Hub) { h.ApplyMutations = false })
+		require.NoError(t, e.c.Update(e.ctx, "crm", "account", "a1", map[string]any{"name": "Mine"}))
+		for _, id := range []string{"a1", "a2", "a4"} {
+			e.hub.Put("crm", "account", id, "", map[string]any{"name": "Server " + id})
+		}
+		e.hub.Remove("crm", "account", "a3")
+		e.sync()
+		r, _ := e.get("account", "a1")
+		assert.Equal(t, "Mine", r.Fields["name"], "the edited record keeps its edit")
+		var sh shadowRow
+		require.NoError(t, e.c.db.Where("id = ?", "a1").First(&sh).Error)
+		assert.Contains(t, sh.Fields, "Server a1")
+		r, _ = e.get("account", "a2")
+		assert.Equal(t, "Server a2", r.Fields["name"], "a plain record takes the server's version")
+		r, ok := e.get("account", "a4")
+		require.True(t, ok, "a new record arrives")
+		assert.Equal(t, "Server a4", r.Fields["name"])
+		_, ok = e.get("account", "a3")
+		assert.False(t, ok, "a removed record goes")
+		assert.Equal(t, []string{"a1", "a2", "a4"}, ids(e.list("account")))
+	})
+
 	t.Run("pending_edit_goes_when_applied_and_the_server_version_arrive_together", func(t *testing.T) {
 		e := newEnv(t)
 		e.hub.Put("crm", "account", "a1", "", map[string]any{"name": "Old"})
