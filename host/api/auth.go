@@ -360,8 +360,30 @@ func (s *Server) SyncUsers(ctx context.Context) error {
 		}
 		slices.Sort(sources)
 		ids := make([]store.UserIdentity, 0, len(sources))
+		var (
+			stored []store.UserIdentity
+			loaded bool
+		)
 		for _, src := range sources {
 			id := u.Identities[src]
+			if id.Login != "" {
+				// The hub resolves logins through the source (hub's
+				// storeIdentities): until then the user keeps what the
+				// same login last resolved to, and has no identity there
+				// if it never did.
+				if !loaded {
+					if stored, err = s.st.Identities(ctx, user.ID); err != nil {
+						return fmt.Errorf("sync users: %w", err)
+					}
+					loaded = true
+				}
+				for _, row := range stored {
+					if row.Source == src && row.Login == id.Login {
+						ids = append(ids, store.UserIdentity{Source: src, BackendID: row.BackendID, Attributes: row.Attributes, Login: row.Login})
+					}
+				}
+				continue
+			}
 			var attrs []byte
 			if len(id.Attributes) > 0 {
 				if attrs, err = json.Marshal(id.Attributes); err != nil {

@@ -38,8 +38,10 @@ type PluginState struct {
 	LastError string `json:"last_error,omitempty"`
 	Restarts  int    `json:"restarts"`
 	// IdentityErrors are the users whose login (`identity { login = ... }`)
-	// the source's connector could not resolve when the source last
-	// started: they have no identity on the source.
+	// the source's connector could not resolve when it last asked: a login
+	// the back end does not know leaves the user without an identity on
+	// the source; one it could not be asked about (Retrying) keeps the
+	// identity it last resolved to, and the hub asks again.
 	IdentityErrors []IdentityError `json:"identity_errors,omitempty"`
 }
 
@@ -48,6 +50,8 @@ type IdentityError struct {
 	User  string `json:"user"`
 	Login string `json:"login"`
 	Error string `json:"error"`
+	// Retrying: the back end could not be asked; the hub asks again.
+	Retrying bool `json:"retrying,omitempty"`
 }
 
 // Sources is what the API needs of the configured sources and their

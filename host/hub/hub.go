@@ -40,7 +40,13 @@ type Options struct {
 	// FileCacheBytes bounds the file content cache in data_dir/file-cache:
 	// 0 means files.DefaultCacheBytes, a negative value disables it.
 	FileCacheBytes int64
+	// LoginRetry is how often Start's background work asks again about
+	// logins a back end could not be asked about (default 30s).
+	LoginRetry time.Duration
 }
+
+// defaultLoginRetry is Options.LoginRetry's default.
+const defaultLoginRetry = 30 * time.Second
 
 // Hub is a running hub: store, sources, pipelines and API.
 type Hub struct {
@@ -56,6 +62,9 @@ type Hub struct {
 	notices *pgnotify.Bridge // nil on SQLite
 	api     *api.Server
 	reg     *prometheus.Registry
+	retry   time.Duration // Options.LoginRetry
+	// stopRetry ends Start's login retries (Close).
+	stopRetry context.CancelFunc
 }
 
 // Open builds a hub: it opens (and migrates) the store, starts and checks
@@ -67,7 +76,10 @@ func Open(ctx context.Context, opts Options) (_ *Hub, err error) {
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
-	h := &Hub{cfg: cfg, log: log, store: opts.Store, events: events.New(), reg: prometheus.NewRegistry()}
+	h := &Hub{cfg: cfg, log: log, store: opts.Store, events: events.New(), reg: prometheus.NewRegistry(), retry: opts.LoginRetry}
+	if h.retry <= 0 {
+		h.retry = defaultLoginRetry
+	}
 	h.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	defer func() {
 		if err != nil {
@@ -200,9 +212,17 @@ func (h *Hub) Files() *files.Syncer { return h.files }
 // Sources are the hub's checked sources.
 func (h *Hub) Sources() *Sources { return h.sources }
 
-// Start starts the background work: scheduled pulls.
+// Start starts the background work until ctx ends: scheduled pulls (and
+// the push and file jobs), and asking again about logins a back end could
+// not be asked about.
 func (h *Hub) Start(ctx context.Context) error {
-	return h.puller.Start(ctx)
+	if err := h.puller.Start(ctx); err != nil {
+		return err
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	h.stopRetry = cancel
+	go h.sources.retryLogins(rctx, h.store, h.cfg, h.retry)
+	return nil
 }
 
 // Run starts the background work and serves HTTP on the config's listen
@@ -257,6 +277,9 @@ func (h *Hub) Serve(ctx context.Context, ln net.Listener) error {
 
 // Close stops the plugins and the change notices, and closes the store.
 func (h *Hub) Close() {
+	if h.stopRetry != nil {
+		h.stopRetry()
+	}
 	if h.api != nil {
 		h.api.Close()
 	}
@@ -298,7 +321,7 @@ func (a apiSources) State(source string) api.PluginState {
 		}
 	}
 	for _, ie := range src.IdentityErrors() {
-		ps.IdentityErrors = append(ps.IdentityErrors, api.IdentityError{User: ie.User, Login: ie.Login, Error: ie.Err.Error()})
+		ps.IdentityErrors = append(ps.IdentityErrors, api.IdentityError{User: ie.User, Login: ie.Login, Error: ie.Err.Error(), Retrying: ie.Transient})
 	}
 	return ps
 }

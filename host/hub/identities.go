@@ -25,16 +25,32 @@ import (
 // with the resolved ones in place of the logins, so a login never reaches
 // the store as an id.
 //
-// A login the connector cannot resolve (unknown, or the back end could not
-// be asked) leaves the user without an identity on that source: the user
-// sees only the source's "*" entities until a restart resolves it, and the
-// failure is logged and shown in the admin API (IdentityError).
+// A login the back end does not know (sdk.CodeNotFound, or a login it
+// refuses as such) leaves the user without an identity on that source: the
+// user sees only the source's "*" entities. A login the back end could not
+// be asked about (down, throttled, a timeout) keeps the identity the same
+// login last resolved to, in memory and in the store (UserIdentity.Login),
+// and the hub asks again in the background (Hub.Start) until it resolves.
+// Either failure is logged and shown in the admin API (IdentityError).
 
 // IdentityError is a login a source's connector could not resolve.
+// Transient is set when the back end could not be asked: the user keeps the
+// identity the login last resolved to, if any, and the hub tries again.
 type IdentityError struct {
-	User  string
-	Login string
-	Err   error
+	User      string
+	Login     string
+	Err       error
+	Transient bool
+}
+
+// transientLoginError reports whether a ResolveUser failure means the back
+// end could not be asked, not that it does not know the login.
+func transientLoginError(err error) bool {
+	switch sdk.CodeOf(err) {
+	case sdk.CodeNotFound, sdk.CodeInvalidRequest:
+		return false
+	}
+	return true
 }
 
 // loginUser is a user whose identity on a source is given by login.
@@ -81,12 +97,24 @@ func (src *Source) resolveLogins(ctx context.Context, users []config.User, timeo
 	if len(logins) > 0 {
 		ctx, cancel := context.WithTimeout(ctx, timeout)
 		defer cancel()
+		src.idMu.Lock()
+		before := src.resolved
+		src.idMu.Unlock()
 		for _, lu := range logins {
 			who, err := src.Client.ResolveUser(ctx, sdk.ResolveUserRequest{Login: lu.id.Login})
 			if err != nil {
-				log.Warn("cannot resolve a user's login; the user sees only the source's \"*\" entities",
+				ie := IdentityError{User: lu.name, Login: lu.id.Login, Err: err, Transient: transientLoginError(err)}
+				failed = append(failed, ie)
+				if !ie.Transient {
+					log.Warn("the back end does not know a user's login; the user sees only the source's \"*\" entities",
+						"source", src.Config.Name, "user", lu.name, "login", lu.id.Login, "error", err)
+					continue
+				}
+				log.Warn("cannot ask the back end for a user's login; the user keeps the identity it last resolved to, and the hub will ask again",
 					"source", src.Config.Name, "user", lu.name, "login", lu.id.Login, "error", err)
-				failed = append(failed, IdentityError{User: lu.name, Login: lu.id.Login, Err: err})
+				if prev, ok := before[lu.name]; ok {
+					resolved[lu.name] = prev
+				}
 				continue
 			}
 			resolved[lu.name] = merged(who, lu.id)
@@ -133,6 +161,22 @@ func (src *Source) IdentityErrors() []IdentityError {
 	return slices.Clone(src.identityErrors)
 }
 
+// unreachable reports whether user's login could not be asked about in the
+// last resolution (IdentityError.Transient).
+func (src *Source) unreachable(user string) bool {
+	src.idMu.Lock()
+	defer src.idMu.Unlock()
+	return slices.ContainsFunc(src.identityErrors, func(ie IdentityError) bool { return ie.User == user && ie.Transient })
+}
+
+// retryable reports whether a login of the source could not be asked
+// about in the last resolution.
+func (src *Source) retryable() bool {
+	src.idMu.Lock()
+	defer src.idMu.Unlock()
+	return slices.ContainsFunc(src.identityErrors, func(ie IdentityError) bool { return ie.Transient })
+}
+
 // storeIdentities writes into the store the identities of every config user
 // who has a login on one of sources (all sources when none are named): the
 // config's ids as they are, each login replaced by its resolved identity
@@ -150,19 +194,33 @@ func (s *Sources) storeIdentities(ctx context.Context, st *store.Store, cfg *con
 		if err != nil {
 			return fmt.Errorf("identities of user %s: %w", u.Name, err)
 		}
+		stored, err := st.Identities(ctx, user.ID)
+		if err != nil {
+			return err
+		}
 		var rows []store.UserIdentity
 		for _, source := range slices.Sorted(maps.Keys(u.Identities)) {
 			id := u.Identities[source]
-			if id.Login != "" {
+			login := id.Login
+			if login != "" {
 				src, ok := s.Get(source)
 				if !ok {
 					continue
 				}
 				if id, ok = src.Resolved(u.Name); !ok {
+					// Never resolved in this process: a login the back end
+					// could not be asked about keeps its stored identity.
+					if src.unreachable(u.Name) {
+						for _, row := range stored {
+							if row.Source == source && row.Login == login {
+								rows = append(rows, row)
+							}
+						}
+					}
 					continue
 				}
 			}
-			row := store.UserIdentity{Source: source, BackendID: id.ID}
+			row := store.UserIdentity{Source: source, BackendID: id.ID, Login: login}
 			if len(id.Attributes) > 0 {
 				if row.Attributes, err = json.Marshal(id.Attributes); err != nil {
 					return fmt.Errorf("identity of user %s on %s: %w", u.Name, source, err)
@@ -197,4 +255,31 @@ func (s *Sources) ResolveLogins(ctx context.Context, st *store.Store, cfg *confi
 	}
 	src.resolveLogins(ctx, cfg.Users, s.timeout, s.log)
 	return s.storeIdentities(ctx, st, cfg, source)
+}
+
+// retryLogins asks again, every interval until ctx ends, about the logins
+// a source's back end could not be asked about, and stores what resolves.
+func (s *Sources) retryLogins(ctx context.Context, st *store.Store, cfg *config.Config, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for _, name := range s.Names() {
+			src, ok := s.Get(name)
+			if !ok || !src.retryable() {
+				continue
+			}
+			if err := s.ResolveLogins(ctx, st, cfg, name); err != nil && ctx.Err() == nil {
+				s.log.Warn("store the users' resolved identities", "source", name, "error", err)
+				continue
+			}
+			if !src.retryable() {
+				s.log.Info("every login of the source resolves again", "source", name)
+			}
+		}
+	}
 }

@@ -335,3 +335,96 @@ func TestALoginIsResolvedOverThePluginProtocol(t *testing.T) {
 		t.Errorf("identity errors %+v, want bob's login, not found", errs)
 	}
 }
+
+// TestALoginKeepsItsIdentityWhileTheBackEndCannotBeAsked: a hub restarted
+// while the back end cannot be asked about logins keeps what each login
+// last resolved to (and only while the config names the same login), and
+// asks again in the background until it resolves.
+func TestALoginKeepsItsIdentityWhileTheBackEndCannotBeAsked(t *testing.T) {
+	storetest.ForEachDB(t, func(t *testing.T, st *store.Store) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		identity := func(user string) (string, bool) {
+			t.Helper()
+			u, err := st.UserByName(ctx, user)
+			if err != nil {
+				t.Fatal(err)
+			}
+			id, ok, err := st.Identity(ctx, u.ID, "mem")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return id.BackendID, ok
+		}
+		mem := memconn.New()
+		cfg := loadConfig(t, fmt.Sprintf(loginConfig, pluginDir))
+		h, err := hub.Open(ctx, hub.Options{Config: cfg, Store: st, Clients: map[string]sdk.Client{"mem": sdk.InProcess(mem, nil)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.Close()
+		if id, ok := identity("alice"); !ok || id != "u2" {
+			t.Fatalf("alice's identity is %q (present %v), want u2", id, ok)
+		}
+
+		// The hub restarts while the back end is down.
+		down := strings.Replace(fmt.Sprintf(loginConfig, pluginDir), `plugin   = "memconn"`,
+			`plugin = "memconn"
+  config = { fail = [{ call = "resolve_user", kind = "error" }] }`, 1)
+		h, err = hub.Open(ctx, hub.Options{Config: loadConfig(t, down), Store: st, LoginRetry: 20 * time.Millisecond,
+			Clients: map[string]sdk.Client{"mem": sdk.InProcess(mem, nil)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer h.Close()
+		src, _ := h.Sources().Get("mem")
+		if errs := src.IdentityErrors(); len(errs) != 2 || !errs[0].Transient {
+			t.Errorf("identity errors %+v, want alice's and bob's, transient", errs)
+		}
+		if id, ok := identity("alice"); !ok || id != "u2" {
+			t.Errorf("while the back end is down alice's identity is %q (present %v), want u2 still", id, ok)
+		}
+		if id, ok := identity("bob"); ok {
+			t.Errorf("bob, whose login never resolved, has identity %q", id)
+		}
+
+		// The back end comes back, and alice's login now names another user:
+		// the hub finds out by itself.
+		mem.Put("user", map[string]any{"id": "u2", "email": "someone.else@example.com"})
+		mem.Put("user", map[string]any{"id": "u5", "email": "user2@example.com"})
+		mem.SetFault()
+		if err := h.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			if id, _ := identity("alice"); id == "u5" {
+				break
+			}
+			if time.Now().After(deadline) {
+				id, ok := identity("alice")
+				t.Fatalf("alice's identity is %q (present %v) after the back end came back, want u5", id, ok)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if errs := src.IdentityErrors(); len(errs) != 1 || errs[0].User != "bob" || errs[0].Transient {
+			t.Errorf("identity errors %+v, want only bob's unknown login", errs)
+		}
+		if err := h.Puller().Stop(ctx); err != nil {
+			t.Fatal(err)
+		}
+		h.Close()
+
+		// A login the config changed does not inherit the old login's
+		// identity while the back end is down.
+		changed := strings.Replace(down, `login      = "USER2@example.com"`, `login      = "other@example.com"`, 1)
+		h, err = hub.Open(ctx, hub.Options{Config: loadConfig(t, changed), Store: st, Clients: map[string]sdk.Client{"mem": sdk.InProcess(mem, nil)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer h.Close()
+		if id, ok := identity("alice"); ok {
+			t.Errorf("alice's changed login kept the old login's identity %q", id)
+		}
+	})
+}

@@ -24,6 +24,7 @@ func migrations() []*gormigrate.Migration {
 		{ID: "2026112201_initial", Migrate: migrateInitial, Rollback: rollbackInitial},
 		{ID: "2026112202_push", Migrate: migratePush, Rollback: rollbackPush},
 		{ID: "2026112203_files", Migrate: migrateFiles, Rollback: rollbackFiles},
+		{ID: "2026120601_identity_login", Migrate: migrateIdentityLogin, Rollback: rollbackIdentityLogin},
 	}
 }
 

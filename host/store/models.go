@@ -103,6 +103,9 @@ type UserIdentity struct {
 	Source     string `gorm:"primaryKey;size:200"`
 	BackendID  string `gorm:"size:200;not null"`
 	Attributes []byte // JSON object of string values
+	// Login is the login the identity was resolved from ("" for an id
+	// given in the config).
+	Login string `gorm:"size:320;not null;default:''"`
 }
 
 // Device is one device of a user.

@@ -84,7 +84,7 @@ func TestMigrations(t *testing.T) {
 		}
 		var ids []string
 		require.NoError(t, s.DB().Table("migrations").Order("id").Pluck("id", &ids).Error)
-		assert.Equal(t, []string{"2026112201_initial", "2026112202_push", "2026112203_files"}, ids)
+		assert.Equal(t, []string{"2026112201_initial", "2026112202_push", "2026112203_files", "2026120601_identity_login"}, ids)
 		var river int64
 		require.NoError(t, s.DB().Table("river_migration").Count(&river).Error)
 		assert.Positive(t, river, "river's migrations ran")
@@ -96,7 +96,7 @@ func TestMigrations(t *testing.T) {
 			require.NoError(t, err)
 			var n int64
 			require.NoError(t, s.DB().Table("migrations").Count(&n).Error)
-			assert.EqualValues(t, 3, n)
+			assert.EqualValues(t, 4, n)
 			require.NoError(t, s.Close())
 		}
 	})
