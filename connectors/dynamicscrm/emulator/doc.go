@@ -8,7 +8,8 @@
 //     shape (AADSTS7000215 invalid_client, AADSTS700016, AADSTS1002012, …);
 //   - /api/data/v9.0|v9.1|v9.2: WhoAmI, EntityDefinitions (+ Attributes),
 //     $metadata, the entity sets accounts, contacts, opportunities,
-//     annotations, systemusers and businessunits with $select, $filter,
+//     annotations, systemusers, businessunits and products (the
+//     organisation-owned catalogue, seeded with a few items) with $select, $filter,
 //     $orderby, $top, $count, server-driven paging (odata.maxpagesize and a
 //     $skiptoken paging cookie), change tracking (odata.track-changes,
 //     $deltatoken, $deletedEntity), create/upsert/update/delete with

@@ -137,7 +137,7 @@ func TestMetadata(t *testing.T) {
 		c := c.with(t)
 		r := c.do("GET", "EntityDefinitions?$select=LogicalName,EntitySetName&$filter=ChangeTrackingEnabled eq true", nil)
 		c.mustStatus(r, http.StatusOK)
-		if n := len(r.json(t)["value"].([]any)); n != 6 {
+		if n := len(r.json(t)["value"].([]any)); n != 7 {
 			t.Errorf("%d entities", n)
 		}
 		c.mustStatus(c.do("GET", "EntityDefinitions(LogicalName='widget')", nil), http.StatusNotFound)

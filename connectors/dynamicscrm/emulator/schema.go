@@ -276,7 +276,18 @@ func buildDefs() []*entityDef {
 		lookup(tLookup, "parentbusinessunitid", map[string]string{"businessunit": "parentbusinessunitid"}, "businessunit"),
 	).system()
 
-	return []*entityDef{account, contact, opportunity, annotation, user, bu}
+	// The product catalogue: organisation owned (no owner), so every user
+	// may read it.
+	product := newDef("product", "products", "productid", "name", "Product", "Products", 1024, "OrganizationOwned").add(
+		req(str("name", 100, "Text"), "ApplicationRequired"),
+		req(str("productnumber", 100, "Text"), "ApplicationRequired"),
+		&column{name: "price", typ: tMoney, min: 0, max: 100000000000000, create: true, update: true},
+		memo("description", 2000),
+		state(option{0, "Active"}, option{1, "Retired"}, option{2, "Draft"}, option{3, "Under Revision"}),
+		status(option{0, "Draft"}, option{1, "Active"}, option{2, "Retired"}, option{3, "Under Revision"}),
+	).system()
+
+	return []*entityDef{account, contact, opportunity, annotation, user, bu, product}
 }
 
 // edmOf is the OData primitive type of a column's Web API property.

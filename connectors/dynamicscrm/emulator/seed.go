@@ -204,6 +204,18 @@ func (s *Server) seed() {
 			st.save(nil, group.t, r, false)
 		}
 	}
+	// The catalogue, from a stream of its own so the other tables' rows stay
+	// what they were before it existed.
+	pg := newGen(s.opts.Seed, 1024)
+	catalogue := st.tables["products"]
+	for i, name := range products {
+		r := &row{id: pg.id(), created: at(50 + i), vals: make([]any, catalogue.def.nvals)}
+		r.modified = r.created
+		rowBuilder{catalogue, r}.set("name", name).set("productnumber", fmt.Sprintf("PRD-%04d", i+1)).
+			set("price", float64(50+pg.r.IntN(5000))).set("description", pg.sentence(10)).
+			set("statecode", int64(0)).set("statuscode", int64(1))
+		st.save(nil, catalogue, r, false)
+	}
 	for _, t := range st.list {
 		t.normalize()
 	}
