@@ -99,8 +99,46 @@ func (r *runner) sendBatches(ctx context.Context, res *Result, batches [][]store
 	}
 	go func() {
 		defer close(recorded)
-		for s := range queue {
+		var next *sending // taken from the queue, its answer not in yet
+		for {
+			s := next
+			next = nil
+			if s == nil {
+				var ok bool
+				if s, ok = <-queue; !ok {
+					return
+				}
+			}
 			a := <-s.done
+			// Answers already in go into the same transaction (up to
+			// maxRecordBatches), in order.
+			answered := []answeredBatch{{s.batch, a}}
+			for a.err == nil && len(answered) < maxRecordBatches {
+				if next == nil {
+					select {
+					case n, ok := <-queue:
+						if !ok {
+							break
+						}
+						next = n
+					default:
+					}
+				}
+				if next == nil {
+					break
+				}
+				select {
+				case na := <-next.done:
+					if na.err != nil {
+						next.done <- na // recorded on its own, below
+						break
+					}
+					answered, next = append(answered, answeredBatch{next.batch, na}), nil
+					continue
+				default:
+				}
+				break
+			}
 			switch {
 			case failed() != nil:
 				// After a failure nothing more is recorded: the ops not
@@ -108,7 +146,7 @@ func (r *runner) sendBatches(ctx context.Context, res *Result, batches [][]store
 			case a.err != nil:
 				fail(a.err)
 			default:
-				if err := r.record(ctx, s.batch, a.up); err != nil {
+				if err := r.record(ctx, answered); err != nil {
 					fail(err)
 				}
 			}
@@ -211,37 +249,59 @@ func (r *runner) upload(ctx context.Context, batch []store.PushOp) (uploaded, er
 	return up, nil
 }
 
-// record records one batch's results in one transaction.
-func (r *runner) record(ctx context.Context, batch []store.PushOp, up uploaded) error {
-	atomic := batch[0].GroupKey != ""
-	rec := &recorder{r: r, now: r.now()}
+// maxRecordBatches is how many answered batches one transaction records
+// at most.
+const maxRecordBatches = 4
+
+// answeredBatch is a batch and its Upload's answer.
+type answeredBatch struct {
+	batch []store.PushOp
+	sent  sent
+}
+
+// record records the results of answered batches in one transaction, each
+// batch as if on its own (its own recorder and flush).
+func (r *runner) record(ctx context.Context, answered []answeredBatch) error {
+	recs := make([]*recorder, len(answered))
 	err := r.p.st.PushTx(context.WithoutCancel(ctx), func(tx *store.PushTx) error {
-		rec.tx = tx
-		rec.reset()
-		if err := rec.load(batch); err != nil {
-			return err
-		}
-		if up.err != nil {
-			return rec.transient(batch, up.err.Error(), retryAfter(up.err))
-		}
-		if atomic {
-			if err := rec.group(batch, up.results); err != nil {
-				return err
-			}
-			return rec.flush()
-		}
-		for _, op := range batch {
-			if err := rec.result(op, up.results); err != nil {
+		for i, ab := range answered {
+			recs[i] = &recorder{r: r, now: r.now(), tx: tx}
+			recs[i].reset()
+			if err := recs[i].recordBatch(ab.batch, ab.sent.up); err != nil {
 				return err
 			}
 		}
-		return rec.flush()
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("record results: %w", err)
 	}
-	rec.published()
+	for _, rec := range recs {
+		rec.published()
+	}
 	return nil
+}
+
+// recordBatch records one batch's results.
+func (rc *recorder) recordBatch(batch []store.PushOp, up uploaded) error {
+	if err := rc.load(batch); err != nil {
+		return err
+	}
+	if up.err != nil {
+		return rc.transient(batch, up.err.Error(), retryAfter(up.err))
+	}
+	if batch[0].GroupKey != "" {
+		if err := rc.group(batch, up.results); err != nil {
+			return err
+		}
+		return rc.flush()
+	}
+	for _, op := range batch {
+		if err := rc.result(op, up.results); err != nil {
+			return err
+		}
+	}
+	return rc.flush()
 }
 
 // retryAfter is the back end's Retry-After carried by an Upload error.
