@@ -151,6 +151,17 @@ func openSQLite(opts Options, log hclog.Logger) (*Store, error) {
 		s.Close()
 		return nil, fmt.Errorf("open store: sqlite %s: %w", opts.Path, err)
 	}
+	// The writer checkpoints the WAL every 10,000 pages (about 40 MB)
+	// instead of SQLite's 1,000: a page a burst writes several times (a
+	// mutation's row as it is accepted, sent and applied) is copied back
+	// into the database once. The file is truncated back to 64 MB after a
+	// checkpoint.
+	for _, pragma := range []string{"PRAGMA wal_autocheckpoint = 10000", "PRAGMA journal_size_limit = 67108864"} {
+		if err := db.Exec(pragma).Error; err != nil {
+			s.Close()
+			return nil, fmt.Errorf("open store: sqlite %s: %s: %w", opts.Path, pragma, err)
+		}
+	}
 	if memory {
 		return s, nil
 	}
