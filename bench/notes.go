@@ -113,13 +113,14 @@ func (b *bench) p5Note() string {
 	if path := b.profilePath("p5-hub-cpu.pprof"); path != "" {
 		if total, cum, err := profileTop(path); err == nil {
 			sqlite := share(cum, "runtime.cgocall") / 100 * total
+			bound := float64(b.o.mutations) / max(sqlite, 1e-9)
 			fmt.Fprintf(&s, "In the hub-alone profile (%.1f s sampled) planning takes %.0f %%, recording the results %.0f %% "+
 				"(`recorder.flush` %.0f %%) and SQLite's own C code (`runtime.cgocall`) %.1f s: at that cost alone, with no Go code "+
-				"around it, the stage would apply %s. ",
+				"around it and nothing else on the writer, the stage would apply %s = %.2f × the raw rate. ",
 				total, share(cum, "github.com/synchub/synchub/host/push.(*runner).plan"),
 				share(cum, "github.com/synchub/synchub/host/push.(*runner).record"),
 				share(cum, "github.com/synchub/synchub/host/push.(*recorder).flush"), sqlite,
-				rate(float64(b.o.mutations)/max(sqlite, 1e-9)))
+				rate(bound), bound/max(b.p5raw, 1e-9))
 		}
 	}
 	if path := b.profilePath("p5-cpu.pprof"); path != "" {

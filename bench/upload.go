@@ -110,7 +110,7 @@ func (b *bench) runUpload(ctx context.Context) {
 			rate(median(apply)), ratio, rate(median(raw)), rate(median(pipe)), median(pipeRatios),
 			rate(median(alone)), median(alone)/median(raw)),
 		Target: "≥ 0.50 × raw $batch ingest", Status: verdict(ratio >= 0.5)})
-	b.p5alone = median(alone) / median(raw)
+	b.p5alone, b.p5raw = median(alone)/median(raw), median(raw)
 	b.detail("**P5** per run: apply %s; end to end %s; raw `$batch` %s; apply ratio %s; the hub alone %s. The apply time runs from the "+
 		"start of the hub's job queue, the device's upload already accepted, until the hub has recorded every mutation applied (and the "+
 		"emulator holds every record); the end-to-end time from the device's sync (upload calls, then the download of the results) with "+
