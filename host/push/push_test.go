@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -382,5 +383,40 @@ func TestUploadsOverlapButDeletesWait(t *testing.T) {
 		for _, m := range ms {
 			assert.Equal(t, store.MutationApplied, e.status(1, m.MutationID), m.ID)
 		}
+	})
+}
+
+// TestAStopRecordsTheCallsAlreadyMade: a stop requested while batches are
+// on their way sends no more, and records every answer already made, so
+// nothing applied on the back end is sent again.
+func TestAStopRecordsTheCallsAlreadyMade(t *testing.T) {
+	storetest.ForEachDB(t, func(t *testing.T, s *store.Store) {
+		e := newEnv(t, s, withConfig(func(src *config.Source) { src.BatchSize = 1 }))
+		e.pull()
+		var ms []Mutation
+		for i := range 6 {
+			ms = append(ms, create("account", fmt.Sprintf("stop-%d", i), map[string]any{"name": "Stop", "owner": ref("user", "u1")}))
+		}
+		e.acceptOK(1, ms...)
+		var calls atomic.Int32
+		e.client.upload = func(ctx context.Context, next sdk.Client, req sdk.UploadRequest) (sdk.UploadResponse, error) {
+			if calls.Add(1) == 2 {
+				go func() { _ = e.p.Stop(context.Background()) }()
+				time.Sleep(50 * time.Millisecond) // the stop is seen before the next call
+			}
+			return next.Upload(ctx, req)
+		}
+		_, err := e.p.PushSource(context.Background(), e.source)
+		require.ErrorIs(t, err, ErrStopping)
+		made := len(e.client.calls())
+		require.Less(t, made, 6, "no call after the stop but those in flight")
+		applied := 0
+		for _, m := range ms {
+			if e.status(1, m.MutationID) == store.MutationApplied {
+				applied++
+			}
+		}
+		assert.Equal(t, made, applied, "every call made was recorded")
+		assert.Equal(t, 10+made, e.conn.Count("account"), "the back end got each call's create once")
 	})
 }

@@ -152,13 +152,14 @@ func (r *runner) sendBatches(ctx context.Context, res *Result, batches [][]store
 			}
 		}
 	}()
-	count := 0
+	count, stopping := 0, false
 	for _, b := range batches {
 		if failed() != nil {
 			break
 		}
 		if r.p.stopRequested() {
-			fail(ErrStopping)
+			// The calls already made are recorded first.
+			stopping = true
 			break
 		}
 		if slices.ContainsFunc(b, func(op store.PushOp) bool { return op.Kind == string(sdk.OpDelete) }) {
@@ -180,7 +181,10 @@ func (r *runner) sendBatches(ctx context.Context, res *Result, batches [][]store
 	}
 	close(queue)
 	<-recorded
-	return count, failed()
+	if err := failed(); err != nil || !stopping {
+		return count, err
+	}
+	return count, ErrStopping
 }
 
 // uploaded is the answer to one batch's Upload call.
