@@ -283,3 +283,31 @@ func (s *Sources) retryLogins(ctx context.Context, st *store.Store, cfg *config.
 		}
 	}
 }
+
+// CheckLogins tells apart, for `synchub validate`, the logins the sources
+// could not resolve: a login a back end does not know is an error at the
+// login's position in the config; one a back end could not be asked about
+// is a warning (a running hub keeps the identity it last resolved to and
+// asks again).
+func (s *Sources) CheckLogins(cfg *config.Config) (warnings []string, err error) {
+	var errs []error
+	for _, name := range s.Names() {
+		src, _ := s.Get(name)
+		for _, ie := range src.IdentityErrors() {
+			if ie.Transient {
+				warnings = append(warnings, fmt.Sprintf("source %s: user %s: the back end could not be asked about login %q: %v",
+					name, ie.User, ie.Login, ie.Err))
+				continue
+			}
+			var rng config.Identity
+			for _, u := range cfg.Users {
+				if u.Name == ie.User {
+					rng = u.Identities[name]
+				}
+			}
+			errs = append(errs, config.ErrorAt(rng.LoginRange,
+				fmt.Sprintf("Source %q: user %q: the back end does not know login %q", name, ie.User, ie.Login), ie.Err.Error()))
+		}
+	}
+	return warnings, errors.Join(errs...)
+}

@@ -428,3 +428,39 @@ func TestALoginKeepsItsIdentityWhileTheBackEndCannotBeAsked(t *testing.T) {
 		}
 	})
 }
+
+// TestValidateTellsUnknownLoginsFromUnreachableOnes: CheckLogins (what
+// `synchub validate` prints) makes an unknown login an error at its place
+// in the config, and a login the back end could not be asked about a
+// warning.
+func TestValidateTellsUnknownLoginsFromUnreachableOnes(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cfg := loadConfig(t, fmt.Sprintf(loginConfig, pluginDir))
+	srcs, err := hub.StartSources(ctx, cfg, hub.SourceOptions{Clients: map[string]sdk.Client{"mem": sdk.InProcess(memconn.New(), nil)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srcs.Stop()
+	warnings, err := srcs.CheckLogins(cfg)
+	if len(warnings) != 0 {
+		t.Errorf("warnings %v, want none", warnings)
+	}
+	if err == nil || !strings.Contains(err.Error(), `user "bob"`) || !strings.Contains(err.Error(), "nobody@example.com") ||
+		!strings.Contains(err.Error(), "hub.hcl:18,") {
+		t.Errorf("CheckLogins = %v, want an error for bob's unknown login at hub.hcl:18", err)
+	}
+
+	down := loadConfig(t, strings.Replace(fmt.Sprintf(loginConfig, pluginDir), `plugin   = "memconn"`,
+		`plugin = "memconn"
+  config = { fail = [{ call = "resolve_user", kind = "error" }] }`, 1))
+	srcs2, err := hub.StartSources(ctx, down, hub.SourceOptions{Clients: map[string]sdk.Client{"mem": sdk.InProcess(memconn.New(), nil)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srcs2.Stop()
+	warnings, err = srcs2.CheckLogins(down)
+	if err != nil || len(warnings) != 2 || !strings.Contains(warnings[0], "could not be asked") {
+		t.Errorf("CheckLogins with the back end down = %v, %v; want two warnings and no error", warnings, err)
+	}
+}

@@ -17,9 +17,11 @@ func validateCmd(g *globals) *cobra.Command {
 		Short: "Check a config: parse it, launch each source's plugin, run Check and Schema",
 		Long: `validate parses the config, launches each source's plugin, configures it,
 runs Check (connectivity and credentials) and Schema, and checks every
-configured entity, field and filter against the connector. Each problem is
-printed with the config file's line and column; the exit status is non-zero
-when there is any.`,
+configured entity, field and filter against the connector, and resolves the
+users' logins. Each problem is printed with the config file's line and
+column (a login the back end does not know is one; a back end that cannot
+be asked about a login is a warning); the exit status is non-zero when there
+is any problem.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := config.Load(cfgPath)
@@ -38,6 +40,13 @@ when there is any.`,
 				src, _ := srcs.Get(name)
 				fmt.Fprintf(out, "source %s: plugin %s %s, signed in as %s, %d entities ok\n",
 					name, src.Desc.Name, src.Desc.Version, identityName(src), len(src.Config.Entities))
+			}
+			warnings, err := srcs.CheckLogins(cfg)
+			for _, w := range warnings {
+				fmt.Fprintf(out, "warning: %s\n", w)
+			}
+			if err != nil {
+				return err
 			}
 			fmt.Fprintf(out, "%s: ok\n", cfgPath)
 			return nil
