@@ -1,12 +1,9 @@
 package emulator
 
 import (
-	"context"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -14,6 +11,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/synchub/synchub/connectors/internal/loopback"
 )
 
 // Defaults applied by New to zero Options fields.
@@ -86,9 +85,7 @@ type Server struct {
 	faults   faultState
 	requests atomic.Int64
 
-	lmu  sync.Mutex
-	srv  *http.Server
-	base string
+	ls loopback.Server
 }
 
 // account is who the tokens belong to.
@@ -152,48 +149,14 @@ func (s *Server) Start() (string, error) { return s.StartOn("127.0.0.1:0") }
 
 // StartOn listens on addr (host:port) and returns the base URL.
 func (s *Server) StartOn(addr string) (string, error) {
-	s.lmu.Lock()
-	defer s.lmu.Unlock()
-	if s.srv != nil {
-		return s.base, nil
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return "", fmt.Errorf("dropbox emulator: listen on %s: %w", addr, err)
-	}
-	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 30 * time.Second}
-	s.srv, s.base = srv, "http://"+ln.Addr().String()
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			s.log.Error("serve", "error", err)
-		}
-	}()
-	s.log.Info("listening", "url", s.base)
-	return s.base, nil
+	return s.ls.Start(addr, s.Handler(), s.log, "dropbox emulator")
 }
 
 // Close stops the listener started by Start.
-func (s *Server) Close() {
-	s.lmu.Lock()
-	srv := s.srv
-	s.srv = nil
-	s.lmu.Unlock()
-	if srv == nil {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(ctx); err != nil {
-		_ = srv.Close()
-	}
-}
+func (s *Server) Close() { s.ls.Close() }
 
 // URL is the base URL after Start ("" before).
-func (s *Server) URL() string {
-	s.lmu.Lock()
-	defer s.lmu.Unlock()
-	return s.base
-}
+func (s *Server) URL() string { return s.ls.URL() }
 
 // TokenURL is the OAuth token endpoint.
 func (s *Server) TokenURL() string { return s.URL() + "/oauth2/token" }

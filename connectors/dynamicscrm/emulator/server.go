@@ -1,21 +1,19 @@
 package emulator
 
 import (
-	"context"
 	"errors"
-	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/synchub/synchub/connectors/internal/loopback"
 )
 
 // Options configures a Server. Zero values take the documented defaults.
@@ -81,9 +79,7 @@ type Server struct {
 	rootBU  uuid.UUID
 	humans  []uuid.UUID
 
-	mu   sync.Mutex
-	srv  *http.Server
-	base string
+	ls loopback.Server
 }
 
 // New builds a server with seeded data; it does not listen until Start.
@@ -147,49 +143,14 @@ func (s *Server) Start() (string, error) { return s.StartOn("127.0.0.1:0") }
 
 // StartOn listens on addr (host:port) and returns the base URL.
 func (s *Server) StartOn(addr string) (string, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.srv != nil {
-		return s.base, nil
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return "", fmt.Errorf("emulator: listen on %s: %w", addr, err)
-	}
-	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 30 * time.Second}
-	s.srv = srv
-	s.base = "http://" + ln.Addr().String()
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			s.log.Error("serve", "error", err)
-		}
-	}()
-	s.log.Info("listening", "url", s.base)
-	return s.base, nil
+	return s.ls.Start(addr, s.Handler(), s.log, "emulator")
 }
 
 // Close stops the listener started by Start.
-func (s *Server) Close() {
-	s.mu.Lock()
-	srv := s.srv
-	s.srv = nil
-	s.mu.Unlock()
-	if srv == nil {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(ctx); err != nil {
-		_ = srv.Close()
-	}
-}
+func (s *Server) Close() { s.ls.Close() }
 
 // URL is the organization URL (e.g. http://127.0.0.1:PORT) after Start.
-func (s *Server) URL() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.base
-}
+func (s *Server) URL() string { return s.ls.URL() }
 
 // APIURL is <URL>/api/data/v9.2.
 func (s *Server) APIURL() string { return s.URL() + "/api/data/v9.2" }
