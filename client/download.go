@@ -155,13 +155,20 @@ func (p *pageApply) apply(page *wireChanges) error {
 	if err != nil {
 		return err
 	}
-	plain := plainOps{}
+	plain := plainOps{puts: map[recKey]*serverVersion{}, settled: map[recKey]bool{}}
 	for _, op := range page.Ops {
 		var err error
+		k := recKey{op.Entity, op.ID}
+		allApplied, hasEntries := edited[k]
 		switch {
 		case op.Entity == fileEntity:
 			err = p.applyFileOp(op)
-		case !edited[recKey{op.Entity, op.ID}]:
+		case !hasEntries:
+			err = plain.add(op)
+		case allApplied:
+			// Every entry was applied (the device's own edits coming
+			// back): they go, and the server's version is the record.
+			plain.settled[k] = true
 			err = plain.add(op)
 		default:
 			err = p.applyOp(op)
@@ -176,9 +183,11 @@ func (p *pageApply) apply(page *wireChanges) error {
 type recKey struct{ entity, id string }
 
 // editedOf returns the records of ops that have change-log entries (local
-// edits, or applied ones waiting to go): those settle one by one; the
-// others, nearly all of a first download, take the plain path. One query
-// per entity and chunk of ids.
+// edits, or applied ones waiting to go), each with whether every entry was
+// applied. Records with entries still to send settle one by one; the
+// others (nearly all of a first download, and the device's own applied
+// edits coming back) take the plain path. One query per entity and chunk
+// of ids.
 func (p *pageApply) editedOf(ops []wireOp) (map[recKey]bool, error) {
 	byEntity := map[string][]string{}
 	for _, op := range ops {
@@ -189,23 +198,31 @@ func (p *pageApply) editedOf(ops []wireOp) (map[recKey]bool, error) {
 	out := map[recKey]bool{}
 	for entity, ids := range byEntity {
 		for part := range slices.Chunk(ids, 500) {
-			var have []string
-			if err := p.tx.Model(&changeRow{}).Distinct("record_id").
-				Where("source = ? AND entity = ? AND record_id IN ?", p.src, entity, part).Pluck("record_id", &have).Error; err != nil {
+			var have []struct {
+				RecordID string
+				Pending  int64
+			}
+			if err := p.tx.Model(&changeRow{}).Select("record_id, SUM(CASE WHEN applied THEN 0 ELSE 1 END) AS pending").
+				Where("source = ? AND entity = ? AND record_id IN ?", p.src, entity, part).Group("record_id").
+				Scan(&have).Error; err != nil {
 				return nil, fmt.Errorf("change log of %s: %w", entity, err)
 			}
-			for _, id := range have {
-				out[recKey{entity, id}] = true
+			for _, h := range have {
+				out[recKey{entity, h.RecordID}] = h.Pending == 0
 			}
 		}
 	}
 	return out, nil
 }
 
-// plainOps are a page's ops of records without change-log entries: the
-// server's version simply becomes the record (the last op of an id wins,
-// as applying them in order would).
-type plainOps map[recKey]*serverVersion
+// plainOps are a page's ops of records without change-log entries still to
+// send: the server's version simply becomes the record (the last op of an
+// id wins, as applying them in order would); settled records' applied
+// entries go.
+type plainOps struct {
+	puts    map[recKey]*serverVersion
+	settled map[recKey]bool
+}
 
 func (po plainOps) add(op wireOp) error {
 	sv := &serverVersion{Partition: op.Partition, Version: op.Version, ModifiedAt: op.ModifiedAt}
@@ -221,25 +238,29 @@ func (po plainOps) add(op wireOp) error {
 	default:
 		return fmt.Errorf("unknown op %q", op.Op)
 	}
-	po[recKey{op.Entity, op.ID}] = sv
+	po.puts[recKey{op.Entity, op.ID}] = sv
 	return nil
 }
 
-// applyPlain writes plain ops as settle would with no entries: the shadow
-// goes, the record is upserted or deleted; in batches per entity.
+// applyPlain writes plain ops as settle would with no entries left: the
+// applied entries go, the shadow goes, the record is upserted or deleted;
+// in batches per entity.
 func (p *pageApply) applyPlain(po plainOps) error {
 	type writes struct {
-		ids, removed []string
-		puts         []recordRow
+		ids, removed, settled []string
+		puts                  []recordRow
 	}
 	byEntity := map[string]*writes{}
-	for k, sv := range po {
+	for k, sv := range po.puts {
 		w := byEntity[k.entity]
 		if w == nil {
 			w = &writes{}
 			byEntity[k.entity] = w
 		}
 		w.ids = append(w.ids, k.id)
+		if po.settled[k] {
+			w.settled = append(w.settled, k.id)
+		}
 		if sv.Removed {
 			w.removed = append(w.removed, k.id)
 			continue
@@ -248,6 +269,12 @@ func (p *pageApply) applyPlain(po plainOps) error {
 			Version: sv.Version, ModifiedAt: sv.ModifiedAt, Fields: sv.Fields, Gen: p.gen})
 	}
 	for entity, w := range byEntity {
+		for part := range slices.Chunk(w.settled, 500) {
+			if err := p.tx.Where("source = ? AND entity = ? AND record_id IN ? AND applied = ?", p.src, entity, part, true).
+				Delete(&changeRow{}).Error; err != nil {
+				return fmt.Errorf("applied edits of %s: %w", entity, err)
+			}
+		}
 		for part := range slices.Chunk(w.ids, 500) {
 			if err := p.tx.Where("source = ? AND entity = ? AND id IN ?", p.src, entity, part).Delete(&shadowRow{}).Error; err != nil {
 				return fmt.Errorf("shadows of %s: %w", entity, err)
