@@ -146,10 +146,8 @@ func (p *pageApply) apply(page *wireChanges) error {
 	}
 	// Applied before ops: a create re-keyed here is then matched by the
 	// put under its server id in the same page.
-	for _, a := range page.Applied {
-		if err := p.markApplied(a); err != nil {
-			return fmt.Errorf("applied %s: %w", a.MutationID, err)
-		}
+	if err := p.markApplied(page.Applied); err != nil {
+		return err
 	}
 	edited, err := p.editedOf(page.Ops)
 	if err != nil {
@@ -316,23 +314,48 @@ func (p *pageApply) resetPartition(part string) error {
 	return p.tx.Where("source = ? AND partition = ?", p.src, part).Delete(&fileRow{}).Error
 }
 
-// markApplied flags the entry of an applied mutation, re-keying a create
-// the back end keyed itself.
-func (p *pageApply) markApplied(a wireApplied) error {
-	var rows []changeRow
-	if err := p.tx.Where("mutation_id = ?", a.MutationID).Limit(1).Find(&rows).Error; err != nil {
-		return err
+// markApplied flags the entries of applied mutations, re-keying a create
+// the back end keyed itself: one query and one UPDATE per chunk, then the
+// re-keys in order.
+func (p *pageApply) markApplied(list []wireApplied) error {
+	byMutation := make(map[string]changeRow, len(list))
+	for part := range slices.Chunk(list, 500) {
+		ids := make([]string, len(part))
+		for i, a := range part {
+			ids[i] = a.MutationID
+		}
+		var rows []changeRow
+		if err := p.tx.Where("mutation_id IN ?", ids).Find(&rows).Error; err != nil {
+			return fmt.Errorf("applied mutations: %w", err)
+		}
+		for _, e := range rows {
+			byMutation[e.MutationID] = e
+		}
 	}
-	if len(rows) == 0 {
-		return nil // already dropped: the hub reports a mutation until it sees the device past it
+	var seqs []int64
+	var rekeys []wireApplied
+	for _, a := range list {
+		e, ok := byMutation[a.MutationID]
+		if !ok {
+			continue // already dropped: the hub reports a mutation until it sees the device past it
+		}
+		p.applied++
+		seqs = append(seqs, e.Seq)
+		if e.Op == OpCreate && a.ID != "" && a.ID != e.RecordID {
+			rekeys = append(rekeys, a)
+		}
 	}
-	e := rows[0]
-	p.applied++
-	if err := p.tx.Model(&changeRow{}).Where("seq = ?", e.Seq).Updates(map[string]any{"applied": true, "state": stateSent, "reason": ""}).Error; err != nil {
-		return err
+	for part := range slices.Chunk(seqs, 500) {
+		if err := p.tx.Model(&changeRow{}).Where("seq IN ?", part).
+			Updates(map[string]any{"applied": true, "state": stateSent, "reason": ""}).Error; err != nil {
+			return fmt.Errorf("applied mutations: %w", err)
+		}
 	}
-	if e.Op == OpCreate && a.ID != "" && a.ID != e.RecordID {
-		return p.c.rekey(p.tx, p.src, e.Entity, e.RecordID, a.ID)
+	for _, a := range rekeys {
+		e := byMutation[a.MutationID]
+		if err := p.c.rekey(p.tx, p.src, e.Entity, e.RecordID, a.ID); err != nil {
+			return fmt.Errorf("applied %s: %w", a.MutationID, err)
+		}
 	}
 	return nil
 }
