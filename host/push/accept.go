@@ -331,22 +331,38 @@ func (a *acceptor) checkRecords(ctx context.Context, cands []*candidate) error {
 		if err != nil {
 			return err
 		}
-		// A record the caller saw may have left the mirror since (deleted
-		// on the server, out of the filter): its tombstone in the caller's
-		// partitions lets the edit through to the conflict policy.
-		var gone []string
-		for _, id := range look {
-			if _, ok := recs[id]; !ok {
-				gone = append(gone, id)
+		// Edits (not creates) need two more things: whether a record the
+		// caller saw has left the mirror since (deleted on the server, out
+		// of the filter: its tombstone in the caller's partitions lets the
+		// edit through to the conflict policy), and the device's applied
+		// edits their base version may follow.
+		var edited []string
+		for _, c := range cs {
+			if c.m.Op == string(sdk.OpCreate) {
+				continue
+			}
+			edited = append(edited, c.m.ID)
+			if cr, ok := creates[c.m.ID]; ok && cr.BackendID != "" {
+				edited = append(edited, cr.BackendID)
 			}
 		}
-		removed, err := a.p.st.RemovedFrom(ctx, a.src.Name, entity, gone, sortedKeys(a.parts))
-		if err != nil {
-			return err
-		}
-		chain, err := a.p.st.DeviceApplied(ctx, a.src.Name, a.req.DeviceID, entity, look)
-		if err != nil {
-			return err
+		var (
+			removed map[string]bool
+			chain   []store.PushMutation
+		)
+		if len(edited) > 0 {
+			var gone []string
+			for _, id := range edited {
+				if _, ok := recs[id]; !ok {
+					gone = append(gone, id)
+				}
+			}
+			if removed, err = a.p.st.RemovedFrom(ctx, a.src.Name, entity, gone, sortedKeys(a.parts)); err != nil {
+				return err
+			}
+			if chain, err = a.p.st.DeviceApplied(ctx, a.src.Name, a.req.DeviceID, entity, edited); err != nil {
+				return err
+			}
 		}
 		batchCreates := map[string]bool{}
 		for _, c := range cs {
