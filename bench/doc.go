@@ -51,7 +51,9 @@
 //     ratio is the apply stage's: the queue starts once the upload is
 //     accepted. A third run times the same apply stage with the connector
 //     in process and Upload answered at once (the hub alone), which
-//     separates the hub's own bookkeeping from the plugin and back end.
+//     separates the hub's own bookkeeping from the plugin and back end;
+//     with PostgreSQL, a fourth times the apply stage with the hub's store
+//     there.
 //   - P6: the hub process's VmHWM (from /proc, in the pull child, so the
 //     emulator and the plugin are not counted) at the P1 size and, from
 //     extra children, at 100,000 records.

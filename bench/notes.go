@@ -123,6 +123,10 @@ func (b *bench) p5Note() string {
 				rate(bound), bound/max(b.p5raw, 1e-9))
 		}
 	}
+	if b.missed("P5", "PostgreSQL") {
+		s.WriteString("On PostgreSQL the stage is slower than on SQLite: each of the dozen or so statements a batch's plan " +
+			"and record take is a round trip to the server, whose process shares the same cores. ")
+	}
 	if path := b.profilePath("p5-cpu.pprof"); path != "" {
 		if total, cum, err := profileTop(path); err == nil {
 			fmt.Fprintf(&s, "In the apply run's profile (%.1f s sampled in the bench process, where the hub and the emulator run, over "+

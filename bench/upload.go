@@ -64,7 +64,7 @@ func (b *bench) runUpload(ctx context.Context) {
 		b.fail("P5", err)
 		return
 	}
-	var pipe, apply, raw, ratios, pipeRatios, alone []float64
+	var pipe, apply, raw, ratios, pipeRatios, alone, pgApply, pgRatios []float64
 	for r := range b.o.runs {
 		d, err := rawIngest(ctx, c, n)
 		if err != nil {
@@ -72,7 +72,7 @@ func (b *bench) runUpload(ctx context.Context) {
 			return
 		}
 		raw = append(raw, float64(n)/d.Seconds())
-		a, err := b.pushOnce(ctx, c, n, r == 0, true, nil)
+		a, err := b.pushOnce(ctx, c, dbSQLite, n, r == 0, true, nil)
 		if err != nil {
 			b.fail("P5", fmt.Errorf("apply run %d: %w", r+1, err))
 			return
@@ -81,18 +81,29 @@ func (b *bench) runUpload(ctx context.Context) {
 		if r == 0 {
 			b.p5wall = a.Seconds()
 		}
-		p, err := b.pushOnce(ctx, c, n, false, false, nil)
+		p, err := b.pushOnce(ctx, c, dbSQLite, n, false, false, nil)
 		if err != nil {
 			b.fail("P5", fmt.Errorf("pipeline run %d: %w", r+1, err))
 			return
 		}
 		instant.n.Store(0)
-		h, err := b.pushOnce(ctx, c, n, r == 0, true, instant)
+		h, err := b.pushOnce(ctx, c, dbSQLite, n, r == 0, true, instant)
 		if err != nil {
 			b.fail("P5", fmt.Errorf("hub-alone run %d: %w", r+1, err))
 			return
 		}
 		alone = append(alone, float64(n)/h.Seconds())
+		if b.o.postgres != "" {
+			pg, err := b.pushOnce(ctx, c, dbPostgres, n, false, true, nil)
+			if err != nil {
+				b.fail("P5", fmt.Errorf("PostgreSQL apply run %d: %w", r+1, err))
+				return
+			}
+			pgApply = append(pgApply, float64(n)/pg.Seconds())
+			pgRatios = append(pgRatios, pgApply[len(pgApply)-1]/raw[len(raw)-1])
+			b.logf("P5 run %d on PostgreSQL: hub → plugin → emulator %s (%.1fs), ratio %.2f", r+1,
+				rate(pgApply[len(pgApply)-1]), pg.Seconds(), pgRatios[len(pgRatios)-1])
+		}
 		pipe = append(pipe, float64(n)/p.Seconds())
 		ratios = append(ratios, apply[len(apply)-1]/raw[len(raw)-1])
 		pipeRatios = append(pipeRatios, pipe[len(pipe)-1]/raw[len(raw)-1])
@@ -111,6 +122,12 @@ func (b *bench) runUpload(ctx context.Context) {
 			rate(median(alone)), median(alone)/median(raw)),
 		Target: "≥ 0.50 × raw $batch ingest", Status: verdict(ratio >= 0.5)})
 	b.p5alone, b.p5raw = median(alone)/median(raw), median(raw)
+	if len(pgApply) > 0 {
+		pgRatio := median(pgRatios)
+		b.add(row{ID: "P5", What: fmt.Sprintf("upload apply on PostgreSQL: the same %s creates, the hub's store on PostgreSQL", thousands(int64(n))),
+			Value: fmt.Sprintf("%s = **%.2f ×** raw `$batch` ingest (%s)", rate(median(pgApply)), pgRatio, rate(median(raw))),
+			Target: "≥ 0.50 × raw $batch ingest", Status: verdict(pgRatio >= 0.5)})
+	}
 	b.detail("**P5** per run: apply %s; end to end %s; raw `$batch` %s; apply ratio %s; the hub alone %s. The apply time runs from the "+
 		"start of the hub's job queue, the device's upload already accepted, until the hub has recorded every mutation applied (and the "+
 		"emulator holds every record); the end-to-end time from the device's sync (upload calls, then the download of the results) with "+
@@ -283,8 +300,8 @@ func batchBody(path string, rows [][]byte) ([]byte, string) {
 // from the sync until the hub has recorded all n applied. With applyOnly
 // the hub's job queue starts once the device's sync is over, and the time
 // runs from there.
-func (b *bench) pushOnce(ctx context.Context, c *crm, n int, profile, applyOnly bool, instant *instantBackend) (time.Duration, error) {
-	f, err := newDB(ctx, dbSQLite, b.work, "")
+func (b *bench) pushOnce(ctx context.Context, c *crm, kind string, n int, profile, applyOnly bool, instant *instantBackend) (time.Duration, error) {
+	f, err := newDB(ctx, kind, b.work, b.o.postgres)
 	if err != nil {
 		return 0, err
 	}
