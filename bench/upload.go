@@ -125,7 +125,7 @@ func (b *bench) runUpload(ctx context.Context) {
 	if len(pgApply) > 0 {
 		pgRatio := median(pgRatios)
 		b.add(row{ID: "P5", What: fmt.Sprintf("upload apply on PostgreSQL: the same %s creates, the hub's store on PostgreSQL", thousands(int64(n))),
-			Value: fmt.Sprintf("%s = **%.2f ×** raw `$batch` ingest (%s)", rate(median(pgApply)), pgRatio, rate(median(raw))),
+			Value:  fmt.Sprintf("%s = **%.2f ×** raw `$batch` ingest (%s)", rate(median(pgApply)), pgRatio, rate(median(raw))),
 			Target: "≥ 0.50 × raw $batch ingest", Status: verdict(pgRatio >= 0.5)})
 	}
 	b.detail("**P5** per run: apply %s; end to end %s; raw `$batch` %s; apply ratio %s; the hub alone %s. The apply time runs from the "+
