@@ -135,6 +135,10 @@ func (b *bench) runUpload(ctx context.Context) {
 		"answered at once, each create with the record the emulator answers to a create: the hub's own share of the apply stage.",
 		list(apply, rate), list(pipe, rate), list(raw, rate), list(ratios, func(x float64) string { return fmt.Sprintf("%.2f", x) }),
 		list(alone, rate))
+	if len(pgApply) > 0 {
+		b.detail("**P5 PostgreSQL** per run: apply %s; ratio %s.", list(pgApply, rate),
+			list(pgRatios, func(x float64) string { return fmt.Sprintf("%.2f", x) }))
+	}
 }
 
 // instantBackend is the Dynamics connector in process with Upload
