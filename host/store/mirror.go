@@ -460,6 +460,35 @@ func upsertRecords(tx *gorm.DB, rows []Record) error {
 	return nil
 }
 
+// The PostgreSQL upserts from one array per column.
+const (
+	upsertRecordsSQL = `INSERT INTO records (source, entity, id, version, modified_at, fields, hash, "partition", seq, pass)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::bytea[], $7::text[], $8::text[], $9::bigint[], $10::bigint[])
+ON CONFLICT (source, entity, id) DO UPDATE SET version = excluded.version, modified_at = excluded.modified_at,
+fields = excluded.fields, hash = excluded.hash, "partition" = excluded."partition", seq = excluded.seq, pass = excluded.pass`
+	upsertItemsSQL = `INSERT INTO partition_items (source, "partition", entity, id, seq, removed, updated_at)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::boolean[], $7::timestamptz[])
+ON CONFLICT (source, "partition", entity, id) DO UPDATE SET seq = excluded.seq, removed = excluded.removed,
+updated_at = excluded.updated_at`
+)
+
+// execArrays runs a statement whose parameters are arrays on the
+// transaction's connection, around gorm (which would expand a slice into a
+// list), and reports it to gorm's logger as gorm reports its own, so slow
+// statements and errors are logged alike.
+func execArrays(tx *gorm.DB, sql string, args ...any) error {
+	begin := time.Now()
+	res, err := tx.Statement.ConnPool.ExecContext(tx.Statement.Context, sql, args...)
+	tx.Logger.Trace(tx.Statement.Context, begin, func() (string, int64) {
+		n := int64(-1)
+		if res != nil {
+			n, _ = res.RowsAffected()
+		}
+		return sql, n
+	}, err)
+	return err
+}
+
 // upsertRecordsPG is upsertRecords on PostgreSQL: one statement per chunk
 // whose rows come as one array per column (unnest), so the statement is
 // the same whatever the number of rows (prepared once per connection) and
@@ -479,11 +508,7 @@ func upsertRecordsPG(tx *gorm.DB, rows []Record) error {
 			sources[i], entities[i], ids[i], versions[i] = r.Source, r.Entity, r.ID, r.Version
 			modified[i], fields[i], hashes[i], parts[i], seqs[i], passes[i] = r.ModifiedAt, r.Fields, r.Hash, r.Partition, r.Seq, r.Pass
 		}
-		_, err := tx.Statement.ConnPool.ExecContext(tx.Statement.Context, `INSERT INTO records (source, entity, id, version, modified_at, fields, hash, "partition", seq, pass)
-SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::bytea[], $7::text[], $8::text[], $9::bigint[], $10::bigint[])
-ON CONFLICT (source, entity, id) DO UPDATE SET version = excluded.version, modified_at = excluded.modified_at,
-fields = excluded.fields, hash = excluded.hash, "partition" = excluded."partition", seq = excluded.seq, pass = excluded.pass`,
-			sources, entities, ids, versions, modified, fields, hashes, parts, seqs, passes)
+		err := execArrays(tx, upsertRecordsSQL, sources, entities, ids, versions, modified, fields, hashes, parts, seqs, passes)
 		if err != nil {
 			return fmt.Errorf("upsert records: %w", err)
 		}
@@ -523,11 +548,7 @@ func upsertItemsPG(tx *gorm.DB, rows []PartitionItem) error {
 			sources[i], parts[i], entities[i], ids[i] = r.Source, r.Partition, r.Entity, r.ID
 			seqs[i], removed[i], updated[i] = r.Seq, r.Removed, r.UpdatedAt
 		}
-		_, err := tx.Statement.ConnPool.ExecContext(tx.Statement.Context, `INSERT INTO partition_items (source, "partition", entity, id, seq, removed, updated_at)
-SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::boolean[], $7::timestamptz[])
-ON CONFLICT (source, "partition", entity, id) DO UPDATE SET seq = excluded.seq, removed = excluded.removed,
-updated_at = excluded.updated_at`,
-			sources, parts, entities, ids, seqs, removed, updated)
+		err := execArrays(tx, upsertItemsSQL, sources, parts, entities, ids, seqs, removed, updated)
 		if err != nil {
 			return fmt.Errorf("upsert partition items: %w", err)
 		}

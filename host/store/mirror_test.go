@@ -1,11 +1,14 @@
 package store_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -166,4 +169,38 @@ func TestAdminCursor(t *testing.T) {
 		require.Len(t, states, 1)
 		assert.Equal(t, "", states[0].Cursor)
 	})
+}
+
+// TestArrayUpsertsAreLoggedLikeOtherQueries: the PostgreSQL upserts that
+// bypass gorm (one array per column) still reach the slow-query log.
+func TestArrayUpsertsAreLoggedLikeOtherQueries(t *testing.T) {
+	dsn := storetest.PostgresDSN(t)
+	var buf bytes.Buffer
+	var mu sync.Mutex
+	log := hclog.New(&hclog.LoggerOptions{Output: lockedWriter{&mu, &buf}, Level: hclog.Warn})
+	s, err := store.Open(ctxT(t), store.Options{Kind: store.KindPostgres, DSN: dsn, Logger: log, SlowQuery: time.Nanosecond})
+	require.NoError(t, err)
+	defer s.Close()
+	_, err = s.EnsureEntityState(ctxT(t), "crm", "account")
+	require.NoError(t, err)
+	_, err = s.ApplyBatch(ctxT(t), store.Batch{Source: "crm", Entity: "account",
+		Put: []store.MirrorRecord{{ID: "a", Version: "1", Fields: []byte(`{"name":"A"}`), Hash: "h", Partition: "account/owner=u1"}}})
+	require.NoError(t, err)
+	mu.Lock()
+	defer mu.Unlock()
+	out := buf.String()
+	assert.Contains(t, out, "slow query")
+	assert.Contains(t, out, "INSERT INTO records")
+	assert.Contains(t, out, "INSERT INTO partition_items")
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
