@@ -223,18 +223,9 @@ type plainOps struct {
 }
 
 func (po plainOps) add(op wireOp) error {
-	sv := &serverVersion{Partition: op.Partition, Version: op.Version, ModifiedAt: op.ModifiedAt}
-	switch op.Op {
-	case "put":
-		f, err := normaliseJSON(op.Fields)
-		if err != nil {
-			return err
-		}
-		sv.Fields = f
-	case "remove":
-		sv.Removed = true
-	default:
-		return fmt.Errorf("unknown op %q", op.Op)
+	sv, err := serverVersionOf(op)
+	if err != nil {
+		return err
 	}
 	po.puts[recKey{op.Entity, op.ID}] = sv
 	return nil
@@ -361,20 +352,29 @@ func (p *pageApply) markApplied(list []wireApplied) error {
 }
 
 func (p *pageApply) applyOp(op wireOp) error {
+	sv, err := serverVersionOf(op)
+	if err != nil {
+		return err
+	}
+	return p.settle(op.Entity, op.ID, sv, true)
+}
+
+// serverVersionOf is the server's version a put or remove op carries.
+func serverVersionOf(op wireOp) (*serverVersion, error) {
 	sv := &serverVersion{Partition: op.Partition, Version: op.Version, ModifiedAt: op.ModifiedAt}
 	switch op.Op {
 	case "put":
 		f, err := normaliseJSON(op.Fields)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		sv.Fields = f
 	case "remove":
 		sv.Removed = true
 	default:
-		return fmt.Errorf("unknown op %q", op.Op)
+		return nil, fmt.Errorf("unknown op %q", op.Op)
 	}
-	return p.settle(op.Entity, op.ID, sv, true)
+	return sv, nil
 }
 
 // settle decides a record's local state once a server version arrives

@@ -3,6 +3,7 @@ package sdk
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -33,11 +34,24 @@ func (r *Record) FieldMap() (map[string]any, error) {
 	if r.Fields != nil || len(r.Raw) == 0 {
 		return r.Fields, nil
 	}
-	dec := json.NewDecoder(bytes.NewReader(r.Raw))
+	m, err := decodeFieldsJSON(r.Raw)
+	if err != nil {
+		return nil, fmt.Errorf("record %s: fields JSON: %w", r.ID, err)
+	}
+	return m, nil
+}
+
+// decodeFieldsJSON decodes a fields object, numbers as json.Number (a
+// 64-bit id or a decimal keeps every digit), refusing data after it.
+func decodeFieldsJSON(raw []byte) (map[string]any, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	var m map[string]any
 	if err := dec.Decode(&m); err != nil {
-		return nil, fmt.Errorf("record %s: fields JSON: %w", r.ID, err)
+		return nil, err
+	}
+	if dec.More() {
+		return nil, errors.New("data after the object")
 	}
 	return m, nil
 }

@@ -1,9 +1,7 @@
 package sdk
 
 import (
-	"bytes"
 	"encoding/json"
-	"fmt"
 	"time"
 )
 
@@ -46,13 +44,7 @@ func (op Op) FieldMap() (map[string]any, error) {
 	if op.Fields != nil || len(op.Raw) == 0 {
 		return op.Fields, nil
 	}
-	var m map[string]any
-	dec := json.NewDecoder(bytes.NewReader(op.Raw))
-	dec.UseNumber()
-	err := dec.Decode(&m)
-	if err == nil && dec.More() {
-		err = fmt.Errorf("data after the object")
-	}
+	m, err := decodeFieldsJSON(op.Raw)
 	if err != nil {
 		return nil, &Error{Code: CodeInvalidRequest, Entity: op.Entity, Summary: "mutation " + op.MutationID + " has malformed fields JSON", Detail: err.Error()}
 	}

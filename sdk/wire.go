@@ -3,7 +3,6 @@ package sdk
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"time"
 
@@ -60,15 +59,9 @@ func recordFromPB(p *pb.Record, raw bool) (Record, error) {
 		return r, nil
 	}
 	if len(p.FieldsJson) > 0 {
-		// Numbers stay json.Number: a 64-bit id or a decimal keeps every
-		// digit, whatever the host does with the map.
-		dec := json.NewDecoder(bytes.NewReader(p.FieldsJson))
-		dec.UseNumber()
-		if err := dec.Decode(&r.Fields); err != nil {
+		var err error
+		if r.Fields, err = decodeFieldsJSON(p.FieldsJson); err != nil {
 			return r, &Error{Code: CodeBadResponse, Summary: "record " + p.Id + " has malformed fields JSON", Detail: err.Error()}
-		}
-		if dec.More() {
-			return r, &Error{Code: CodeBadResponse, Summary: "record " + p.Id + " has malformed fields JSON", Detail: "data after the object"}
 		}
 	}
 	return r, nil

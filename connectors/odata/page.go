@@ -103,50 +103,6 @@ func pageRow(s *scanner, info *PageInfo, row func(Row) error, raw func(json.RawM
 	return row(m)
 }
 
-// decoder walks a response body and classifies its failures.
-type decoder struct {
-	dec *json.Decoder
-	rr  *readRecorder
-}
-
-func (d *decoder) decode(what string, v any) error {
-	if err := d.dec.Decode(v); err != nil {
-		return d.fail(what, err)
-	}
-	return nil
-}
-
-func (d *decoder) expectDelim(want json.Delim, what string) error {
-	tok, err := d.dec.Token()
-	if err != nil {
-		return d.fail(what, err)
-	}
-	if dl, ok := tok.(json.Delim); !ok || dl != want {
-		return &bodyErr{what: what, err: fmt.Errorf("expected %q, found %v", want, tok)}
-	}
-	return nil
-}
-
-// fail wraps a decoding failure: a read error of the body stays a read
-// error, anything else is bad content.
-func (d *decoder) fail(what string, err error) error {
-	return &bodyErr{what: what, err: err, read: d.rr.err != nil && !errors.Is(d.rr.err, io.EOF)}
-}
-
-// readRecorder remembers the error its reader returned.
-type readRecorder struct {
-	r   io.Reader
-	err error
-}
-
-func (rr *readRecorder) Read(p []byte) (int, error) {
-	n, err := rr.r.Read(p)
-	if err != nil {
-		rr.err = err
-	}
-	return n, err
-}
-
 // DeletedKey recognises a deleted-entity row of a delta response and
 // returns the deleted record's key. Forms: OData 4.0 JSON
 // `{"@odata.context": "…/$deletedEntity", "id": …, "reason": "deleted"}`

@@ -211,3 +211,17 @@ func (s *scanner) elements(what string, elem func() error) error {
 		}
 	}
 }
+
+// readRecorder remembers the error its reader returned.
+type readRecorder struct {
+	r   io.Reader
+	err error
+}
+
+func (rr *readRecorder) Read(p []byte) (int, error) {
+	n, err := rr.r.Read(p)
+	if err != nil {
+		rr.err = err
+	}
+	return n, err
+}

@@ -188,3 +188,33 @@ func (s *stringReader) hex4() (rune, bool) {
 	}
 	return rune(v), true
 }
+
+// decoder walks a response body and classifies its failures.
+type decoder struct {
+	dec *json.Decoder
+	rr  *readRecorder
+}
+
+func (d *decoder) decode(what string, v any) error {
+	if err := d.dec.Decode(v); err != nil {
+		return d.fail(what, err)
+	}
+	return nil
+}
+
+func (d *decoder) expectDelim(want json.Delim, what string) error {
+	tok, err := d.dec.Token()
+	if err != nil {
+		return d.fail(what, err)
+	}
+	if dl, ok := tok.(json.Delim); !ok || dl != want {
+		return &bodyErr{what: what, err: fmt.Errorf("expected %q, found %v", want, tok)}
+	}
+	return nil
+}
+
+// fail wraps a decoding failure: a read error of the body stays a read
+// error, anything else is bad content.
+func (d *decoder) fail(what string, err error) error {
+	return &bodyErr{what: what, err: err, read: d.rr.err != nil && !errors.Is(d.rr.err, io.EOF)}
+}

@@ -69,7 +69,9 @@ type planner struct {
 	refs     map[recKey][]int64
 	progress int
 	frozen   []frozenOp // ops planned, written by writeFrozen
-	decoded  map[int64]map[string]any
+	// decoded holds the fields of the mutations decoded in this plan (by
+	// id): those that may coalesce or hold a lookup (see run).
+	decoded map[int64]map[string]any
 	// sendSeq is the source's seq as the plan's ops are sent: ops frozen
 	// now are stored with it as their SentSeq (fresh), other due ops get it
 	// from MarkSent. In memory an op's SentSeq stays 0 on its first send:
@@ -205,18 +207,15 @@ func (pl *planner) run() error {
 	}
 	// A record's mutations are decoded when they may coalesce or hold a
 	// lookup; a lone mutation without one goes out as it was stored.
-	fields := map[int64]map[string]any{}
 	for _, key := range order {
 		list := byRec[key]
 		if len(list) == 1 && !mayRef(list[0].Fields) {
 			continue
 		}
 		for _, m := range list {
-			f, err := pl.fieldsOf(m)
-			if err != nil {
+			if _, err := pl.fieldsOf(m); err != nil {
 				return err
 			}
-			fields[m.ID] = f
 		}
 	}
 
@@ -246,7 +245,7 @@ func (pl *planner) run() error {
 		if len(rest) == 0 {
 			continue
 		}
-		cp := coalesce(key, rest, fields)
+		cp := coalesce(key, rest, pl.decoded)
 		if cp.group != "" {
 			g := devGroup{cp.muts[0].DeviceID, cp.group}
 			if _, ok := groups[g]; !ok {

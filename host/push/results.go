@@ -34,9 +34,9 @@ type recorder struct {
 	latencies []time.Duration
 
 	// What flush writes at the end of the batch.
-	mirror      map[string]*mirrorWrites // by entity
-	appliedMuts []int64                  // mutations applied, awaiting their seq
-	doneOps     []int64                  // ops applied, to delete
+	mirror     map[string]*mirrorWrites // by entity
+	anyApplied bool                     // a mutation was applied: the batch needs a seq
+	doneOps    []int64                  // ops applied, to delete
 	// Applied mutations whose status flushStatuses has not written yet,
 	// and those it wrote before the batch's seq was known.
 	unflushed, early     []int64
@@ -59,7 +59,7 @@ type rebaseReq struct {
 func (rc *recorder) reset() {
 	rc.parts, rc.lastSeq, rc.counts, rc.latencies = map[string]bool{}, 0, map[string]int{}, nil
 	rc.refresh = map[string]bool{}
-	rc.mirror, rc.appliedMuts, rc.doneOps = map[string]*mirrorWrites{}, nil, nil
+	rc.mirror, rc.anyApplied, rc.doneOps = map[string]*mirrorWrites{}, false, nil
 	rc.unflushed, rc.early, rc.backendIDs, rc.versions = nil, nil, map[int64]string{}, map[int64]string{}
 	rc.rebases = nil
 }
@@ -308,9 +308,9 @@ func (rc *recorder) applied(op store.PushOp, muts []store.PushMutation, res sdk.
 	}
 	// The status waits for flushStatuses, with the batch's others.
 	for _, m := range muts {
-		rc.appliedMuts = append(rc.appliedMuts, m.ID)
 		rc.backendIDs[m.ID], rc.versions[m.ID] = id, version
 	}
+	rc.anyApplied = true
 	rc.unflushed = append(rc.unflushed, mutIDs(muts)...)
 	rc.resolved(outApplied, muts)
 	rc.doneOps = append(rc.doneOps, op.ID)
@@ -386,7 +386,7 @@ func (rc *recorder) flush() error {
 		rc.note(br)
 		seq = max(seq, br.LastSeq)
 	}
-	if len(rc.appliedMuts) > 0 && seq == 0 {
+	if rc.anyApplied && seq == 0 {
 		// Nothing new in the mirror (no record returned, or the mirror
 		// had it already): a seq of its own still tells the device.
 		var err error

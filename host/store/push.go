@@ -285,17 +285,15 @@ func (s *Store) DeviceCreates(ctx context.Context, source string, deviceID int64
 	return deviceCreates(s.db.WithContext(ctx), source, deviceID, entity, recordIDs)
 }
 
-// createColumns are what DeviceCreates reads of a create: its state, not
-// its fields.
-var createColumns = []string{"id", "source", "device_id", "mutation_id", "user_id", "entity", "op", "record_id",
-	"base_version", "group_id", "status", "reason", "backend_id", "result_version", "op_id", "applied_seq",
-	"created_at", "updated_at", "resolved_at"}
+// createOmits are the columns DeviceCreates leaves out: a create's fields
+// and what a sync error shows, not its state.
+var createOmits = []string{"fields", "base_fields", "server_record", "conflict_fields"}
 
 func deviceCreates(db *gorm.DB, source string, deviceID int64, entity string, recordIDs []string) (map[string]PushMutation, error) {
 	out := make(map[string]PushMutation, len(recordIDs))
 	for part := range slices.Chunk(recordIDs, chunk) {
 		var rows []PushMutation
-		if err := db.Select(createColumns).Where("source = ? AND device_id = ? AND entity = ? AND record_id IN ? AND op = ?",
+		if err := db.Omit(createOmits...).Where("source = ? AND device_id = ? AND entity = ? AND record_id IN ? AND op = ?",
 			source, deviceID, entity, part, "create").Order("id").Find(&rows).Error; err != nil {
 			return nil, fmt.Errorf("creates of device %d: %w", deviceID, err)
 		}

@@ -79,3 +79,42 @@ func TestAcceptMutations(t *testing.T) {
 		assert.Len(t, got, 2)
 	})
 }
+
+// TestPushReadsLeaveOutWhatTheyDoNotUse: planning reads a mutation without
+// its base snapshot, recording without its fields, a create lookup without
+// either; everything else comes back.
+func TestPushReadsLeaveOutWhatTheyDoNotUse(t *testing.T) {
+	storetest.ForEachDB(t, func(t *testing.T, s *store.Store) {
+		ctx := ctxT(t)
+		m := store.PushMutation{Source: "crm", DeviceID: 1, UserID: 1, MutationID: "m1", Entity: "account", Op: "create",
+			RecordID: "r-1", Fields: []byte(`{"name":"A"}`), BaseFields: []byte(`{"name":"B"}`), Hash: "h", Status: store.MutationPending}
+		_, err := s.AcceptMutations(ctx, []store.PushMutation{m}, func(context.Context, *sql.Tx) error { return nil })
+		require.NoError(t, err)
+		var opID int64
+		require.NoError(t, s.PushTx(ctx, func(tx *store.PushTx) error {
+			open, err := tx.OpenMutations("crm", false)
+			require.NoError(t, err)
+			require.Len(t, open, 1)
+			assert.JSONEq(t, `{"name":"A"}`, string(open[0].Fields))
+			assert.Nil(t, open[0].BaseFields)
+			assert.Equal(t, "r-1", open[0].RecordID)
+			op := store.PushOp{Source: "crm", Key: "k1", Entity: "account", Kind: "create", RecordID: "r-1"}
+			require.NoError(t, tx.InsertOp(&op))
+			opID = op.ID
+			return tx.UpdateMutations([]int64{open[0].ID}, map[string]any{"status": store.MutationInflight, "op_id": op.ID})
+		}))
+		require.NoError(t, s.PushTx(ctx, func(tx *store.PushTx) error {
+			byOp, err := tx.MutationsOfOps([]int64{opID})
+			require.NoError(t, err)
+			require.Len(t, byOp[opID], 1)
+			assert.Nil(t, byOp[opID][0].Fields)
+			assert.JSONEq(t, `{"name":"B"}`, string(byOp[opID][0].BaseFields))
+			assert.Equal(t, "m1", byOp[opID][0].MutationID)
+			return nil
+		}))
+		creates, err := s.DeviceCreates(ctx, "crm", 1, "account", []string{"r-1"})
+		require.NoError(t, err)
+		assert.Nil(t, creates["r-1"].Fields)
+		assert.Equal(t, store.MutationInflight, creates["r-1"].Status)
+	})
+}

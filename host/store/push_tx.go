@@ -28,17 +28,13 @@ func (s *Store) PushTx(ctx context.Context, fn func(*PushTx) error) error {
 	})
 }
 
-// planColumns are what planning reads of a mutation: all but the base
+// planOmits are the columns planning leaves out of a mutation: the base
 // snapshot and what a sync error shows.
-var planColumns = []string{"id", "source", "device_id", "mutation_id", "user_id", "entity", "op", "record_id",
-	"base_version", "fields", "client_time", "group_id", "hash", "status", "parked", "force", "reason",
-	"backend_id", "result_version", "op_id", "applied_seq", "created_at", "updated_at", "resolved_at"}
+var planOmits = []string{"base_fields", "server_record", "conflict_fields"}
 
-// resultColumns are what recording an op's result reads of its mutations:
-// all but their fields (the op has them) and what a sync error shows.
-var resultColumns = []string{"id", "source", "device_id", "mutation_id", "user_id", "entity", "op", "record_id",
-	"base_version", "base_fields", "client_time", "group_id", "hash", "status", "parked", "force", "reason",
-	"backend_id", "result_version", "op_id", "applied_seq", "created_at", "updated_at", "resolved_at"}
+// resultOmits are the columns recording an op's result leaves out of its
+// mutations: their fields (the op has them) and what a sync error shows.
+var resultOmits = []string{"fields", "server_record", "conflict_fields"}
 
 // OpenMutations returns source's mutations still on their way or waiting
 // (pending, blocked, inflight) and its parked conflicts, oldest first,
@@ -47,17 +43,17 @@ var resultColumns = []string{"id", "source", "device_id", "mutation_id", "user_i
 // LOCKED, so a concurrent planner skips them.
 func (t *PushTx) OpenMutations(source string, lock bool) ([]PushMutation, error) {
 	var rows []PushMutation
-	tx := t.tx.Select(planColumns)
+	tx := t.tx.Omit(planOmits...)
 	q := tx.Where("source = ? AND (status IN ? OR (status = ? AND parked = ?))", source,
 		[]string{MutationPending, MutationBlocked, MutationInflight}, MutationConflict, true).Order("id")
 	if lock && t.s.kind == KindPostgres {
-		q = t.tx.Select(planColumns).Where("source = ? AND status IN ?", source, []string{MutationPending, MutationBlocked}).Order("id").
+		q = t.tx.Omit(planOmits...).Where("source = ? AND status IN ?", source, []string{MutationPending, MutationBlocked}).Order("id").
 			Clauses(clause.Locking{Strength: "UPDATE", Options: "SKIP LOCKED"})
 		if err := q.Find(&rows).Error; err != nil {
 			return nil, fmt.Errorf("open mutations of %s: %w", source, err)
 		}
 		var rest []PushMutation
-		if err := t.tx.Select(planColumns).Where("source = ? AND (status = ? OR (status = ? AND parked = ?))", source,
+		if err := t.tx.Omit(planOmits...).Where("source = ? AND (status = ? OR (status = ? AND parked = ?))", source,
 			MutationInflight, MutationConflict, true).Order("id").Find(&rest).Error; err != nil {
 			return nil, fmt.Errorf("open mutations of %s: %w", source, err)
 		}
@@ -96,7 +92,7 @@ func (t *PushTx) Op(id int64) (PushOp, bool, error) {
 // Fields, ServerRecord and ConflictFields.
 func (t *PushTx) MutationsOfOp(opID int64) ([]PushMutation, error) {
 	var rows []PushMutation
-	if err := t.tx.Select(resultColumns).Where("op_id = ? AND status = ?", opID, MutationInflight).Order("id").Find(&rows).Error; err != nil {
+	if err := t.tx.Omit(resultOmits...).Where("op_id = ? AND status = ?", opID, MutationInflight).Order("id").Find(&rows).Error; err != nil {
 		return nil, fmt.Errorf("mutations of op %d: %w", opID, err)
 	}
 	return rows, nil
@@ -317,12 +313,12 @@ func (t *PushTx) MarkSent(source string, ids []int64) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	seq, err := sourceSeq(t.tx, source)
+	seq, err := t.SendSeq(source)
 	if err != nil {
 		return err
 	}
 	for part := range slices.Chunk(ids, chunk) {
-		if err := t.tx.Model(&PushOp{}).Where("id IN ? AND sent_seq = ?", part, 0).Update("sent_seq", max(seq, 1)).Error; err != nil {
+		if err := t.tx.Model(&PushOp{}).Where("id IN ? AND sent_seq = ?", part, 0).Update("sent_seq", seq).Error; err != nil {
 			return fmt.Errorf("mark push ops sent: %w", err)
 		}
 	}
@@ -353,7 +349,7 @@ func (t *PushTx) MutationsOfOps(opIDs []int64) (map[int64][]PushMutation, error)
 	out := map[int64][]PushMutation{}
 	for part := range slices.Chunk(opIDs, chunk) {
 		var rows []PushMutation
-		if err := t.tx.Select(resultColumns).Where("op_id IN ? AND status = ?", part, MutationInflight).Order("id").Find(&rows).Error; err != nil {
+		if err := t.tx.Omit(resultOmits...).Where("op_id IN ? AND status = ?", part, MutationInflight).Order("id").Find(&rows).Error; err != nil {
 			return nil, fmt.Errorf("mutations of ops: %w", err)
 		}
 		for _, r := range rows {
