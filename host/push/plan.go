@@ -78,6 +78,9 @@ type planner struct {
 	// only a later send's answer may be a replay (see recorder.applied).
 	sendSeq int64
 	fresh   map[int64]bool
+	// carried are the mutations of the create ops frozen now, by op, as
+	// the plan leaves them: the recorder need not read them again.
+	carried map[int64][]store.PushMutation
 }
 
 // fieldsOf decodes a mutation's stored fields, once per plan.
@@ -131,10 +134,12 @@ func (r *runner) plan(ctx context.Context) (int, []store.PushOp, error) {
 	var (
 		progress int
 		due      []store.PushOp
+		carried  map[int64][]store.PushMutation
 	)
 	err := r.p.st.PushTx(ctx, func(tx *store.PushTx) error {
 		pl := &planner{r: r, tx: tx, now: r.now(), creates: map[devEntity]map[string]store.PushMutation{}, busy: map[recKey]store.PushOp{},
-			fresh: map[int64]bool{}}
+			fresh: map[int64]bool{}, carried: map[int64][]store.PushMutation{}}
+		carried = pl.carried
 		var err error
 		if pl.sendSeq, err = tx.SendSeq(r.src.Name); err != nil {
 			return err
@@ -161,6 +166,7 @@ func (r *runner) plan(ctx context.Context) (int, []store.PushOp, error) {
 	if err != nil {
 		return 0, nil, fmt.Errorf("plan: %w", err)
 	}
+	r.carried = carried
 	return progress, due, nil
 }
 
@@ -594,7 +600,7 @@ func (pl *planner) freeze(p *prepared, groupKey string) error {
 	// when the plan is over (writeFrozen): one INSERT and one UPDATE per
 	// chunk instead of two statements per record.
 	pl.busy[cp.key] = op
-	pl.frozen = append(pl.frozen, frozenOp{key: cp.key, op: op, muts: ids(cp.muts)})
+	pl.frozen = append(pl.frozen, frozenOp{key: cp.key, op: op, muts: cp.muts})
 	pl.progress++
 	return nil
 }
@@ -603,7 +609,7 @@ func (pl *planner) freeze(p *prepared, groupKey string) error {
 type frozenOp struct {
 	key  recKey
 	op   store.PushOp
-	muts []int64
+	muts []*store.PushMutation
 }
 
 // writeFrozen stores the run's new ops and sets their mutations in flight.
@@ -630,8 +636,19 @@ func (pl *planner) writeFrozen() error {
 		}
 		pl.busy[f.key] = ops[i] // with its id, for the due list
 		for _, m := range f.muts {
-			muts = append(muts, m)
-			opOf[m] = ops[i].ID
+			muts = append(muts, m.ID)
+			opOf[m.ID] = ops[i].ID
+		}
+		if !slices.ContainsFunc(f.muts, func(m *store.PushMutation) bool { return m.Op != string(sdk.OpCreate) }) {
+			// The recorder takes creates as this plan leaves them, without
+			// their fields (the op has them); it reads other mutations,
+			// whose base snapshot a conflict policy may need.
+			carried := make([]store.PushMutation, len(f.muts))
+			for j, m := range f.muts {
+				carried[j] = *m
+				carried[j].Status, carried[j].Reason, carried[j].OpID, carried[j].Fields = store.MutationInflight, "", ops[i].ID, nil
+			}
+			pl.carried[ops[i].ID] = carried
 		}
 	}
 	pl.frozen = nil

@@ -64,14 +64,24 @@ func (rc *recorder) reset() {
 	rc.rebases = nil
 }
 
-// load reads the batch's in-flight mutations.
+// load reads the batch's in-flight mutations: those of ops the round's
+// plan froze come from the plan (runner.carried), the others from the
+// store.
 func (rc *recorder) load(batch []store.PushOp) error {
-	ids := make([]int64, len(batch))
-	for i, op := range batch {
-		ids[i] = op.ID
+	rc.muts = make(map[int64][]store.PushMutation, len(batch))
+	var ids []int64
+	for _, op := range batch {
+		if m, ok := rc.r.carried[op.ID]; ok {
+			rc.muts[op.ID] = slices.Clone(m)
+			continue
+		}
+		ids = append(ids, op.ID)
 	}
-	var err error
-	rc.muts, err = rc.tx.MutationsOfOps(ids)
+	if len(ids) == 0 {
+		return nil
+	}
+	read, err := rc.tx.MutationsOfOps(ids)
+	maps.Copy(rc.muts, read)
 	return err
 }
 

@@ -139,6 +139,10 @@ type runner struct {
 	client sdk.Client
 	rank   map[string]int
 	log    hclog.Logger
+	// carried are the mutations of the ops the last plan froze, by op
+	// (planner.carried), for the recorder. The plan writes it before the
+	// round's sends begin and nothing writes it while they last.
+	carried map[int64][]store.PushMutation
 }
 
 func (p *Pusher) newRunner(ctx context.Context, src *config.Source) (*runner, error) {
