@@ -104,9 +104,12 @@ func (shadowRow) TableName() string { return "shadows" }
 
 // changeRow is one change-log entry: one mutation of one record.
 type changeRow struct {
-	Seq         int64  `gorm:"primaryKey;autoIncrement"`
+	// idx_change_source_seq serves the upload's reads, a source's entries
+	// in seq order from where the last batch ended: without it SQLite
+	// reads every entry of the source and sorts them, once per batch.
+	Seq         int64  `gorm:"primaryKey;autoIncrement;index:idx_change_source_seq,priority:2"`
 	MutationID  string `gorm:"uniqueIndex"`
-	Source      string `gorm:"index:idx_change_record,priority:1"`
+	Source      string `gorm:"index:idx_change_record,priority:1;index:idx_change_source_seq,priority:1"`
 	Entity      string `gorm:"index:idx_change_record,priority:2"`
 	RecordID    string `gorm:"index:idx_change_record,priority:3"`
 	Op          string // create, update, delete
