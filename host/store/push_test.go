@@ -3,6 +3,8 @@ package store_test
 import (
 	"context"
 	"database/sql"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -69,12 +71,26 @@ func TestAcceptMutations(t *testing.T) {
 		assert.Equal(t, []store.AcceptOutcome{{StoredHash: "h1"}, {StoredHash: "h2"}}, out)
 		assert.Equal(t, 1, enqueued, "nothing new: no job")
 
+		// Stored and new mutations mixed, one of them twice: each row gets
+		// the id it is stored under.
+		rows := []store.PushMutation{row("m4", "h4"), row("m1", "h1"), row("m5", "h5"), row("m4", "h4")}
+		out, err = s.AcceptMutations(ctx, rows, enqueue)
+		require.NoError(t, err)
+		assert.Equal(t, []store.AcceptOutcome{{Inserted: true}, {StoredHash: "h1"}, {Inserted: true}, {StoredHash: "h4"}}, out)
+		assert.Equal(t, 2, enqueued)
+		got, err := s.DeviceMutations(ctx, 1, []string{"m1", "m4", "m5"})
+		require.NoError(t, err)
+		for _, r := range rows {
+			assert.Equal(t, got[r.MutationID].ID, r.ID, r.MutationID)
+			assert.NotZero(t, r.ID, r.MutationID)
+		}
+
 		// A failing enqueue stores nothing.
 		_, err = s.AcceptMutations(ctx, []store.PushMutation{row("m3", "h3")}, func(context.Context, *sql.Tx) error {
 			return assert.AnError
 		})
 		require.Error(t, err)
-		got, err := s.DeviceMutations(ctx, 1, []string{"m1", "m2", "m3"})
+		got, err = s.DeviceMutations(ctx, 1, []string{"m1", "m2", "m3"})
 		require.NoError(t, err)
 		assert.Len(t, got, 2)
 	})
@@ -116,5 +132,42 @@ func TestPushReadsLeaveOutWhatTheyDoNotUse(t *testing.T) {
 		require.NoError(t, err)
 		assert.Nil(t, creates["r-1"].Fields)
 		assert.Equal(t, store.MutationInflight, creates["r-1"].Status)
+	})
+}
+
+// TestAcceptMutationsConcurrently: two uploads of the same mutations at
+// once (a device retrying while its first request is still in) both
+// succeed, and each mutation is inserted by exactly one of them.
+func TestAcceptMutationsConcurrently(t *testing.T) {
+	storetest.ForEachDB(t, func(t *testing.T, s *store.Store) {
+		ctx := ctxT(t)
+		for round := range 10 {
+			rows := func() []store.PushMutation {
+				var out []store.PushMutation
+				for i := range 20 {
+					mid := fmt.Sprintf("r%d-m%d", round, i)
+					out = append(out, store.PushMutation{Source: "crm", DeviceID: 7, UserID: 1, MutationID: mid, Entity: "account",
+						Op: "create", RecordID: "r-" + mid, Fields: []byte(`{}`), Hash: mid, Status: store.MutationPending})
+				}
+				return out
+			}
+			var wg sync.WaitGroup
+			outs := make([][]store.AcceptOutcome, 2)
+			errs := make([]error, 2)
+			for w := range 2 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					outs[w], errs[w] = s.AcceptMutations(ctx, rows(), nil)
+				}()
+			}
+			wg.Wait()
+			require.NoError(t, errs[0])
+			require.NoError(t, errs[1])
+			for i := range 20 {
+				a, b := outs[0][i], outs[1][i]
+				assert.True(t, a.Inserted != b.Inserted, "round %d mutation %d: inserted once (%+v, %+v)", round, i, a, b)
+			}
+		}
 	})
 }
