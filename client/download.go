@@ -1,7 +1,9 @@
 package client
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -513,13 +515,23 @@ func upsertRecord(tx *gorm.DB, r recordRow) error {
 	return tx.Clauses(clause.OnConflict{UpdateAll: true}).Create(&r).Error
 }
 
-// normaliseJSON checks a fields object and returns it as compact text.
+// normaliseJSON checks a fields object and returns it as compact text
+// ("{}" for none), in one pass over it: a record's fields are stored as the
+// hub sent them, not decoded and encoded again.
 func normaliseJSON(raw []byte) (string, error) {
-	m, err := decodeFields(raw)
-	if err != nil {
-		return "", err
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" {
+		return "{}", nil
 	}
-	return encodeFields(m)
+	if raw[0] != '{' {
+		return "", fmt.Errorf("decode fields: not a JSON object: %.40q", raw)
+	}
+	var b bytes.Buffer
+	b.Grow(len(raw))
+	if err := json.Compact(&b, raw); err != nil {
+		return "", fmt.Errorf("decode fields: %w", err)
+	}
+	return b.String(), nil
 }
 
 // rekey moves a created record from the client's id to the back end's:
