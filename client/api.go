@@ -31,6 +31,28 @@ func (c *Client) account(ctx context.Context) (*accountRow, error) {
 	return &rows[0], nil
 }
 
+// accountKey carries an account read ahead in a request's context (see
+// withAccount).
+type accountKey struct{}
+
+// withAccount makes a request on ctx start from acct instead of reading
+// the account from the store: a request made while a transaction holds the
+// store's one connection (the download's next page, fetched while this one
+// is applied) need not wait for it. A refresh still reads the store.
+func withAccount(ctx context.Context, acct *accountRow) context.Context {
+	return context.WithValue(ctx, accountKey{}, acct)
+}
+
+// accountOf returns a copy of the account withAccount put in ctx, or nil.
+func accountOf(ctx context.Context) (*accountRow, error) {
+	a, ok := ctx.Value(accountKey{}).(*accountRow)
+	if !ok || a == nil {
+		return nil, nil
+	}
+	cp := *a
+	return &cp, nil
+}
+
 // requestBuilder makes a fresh request for the given account: called again
 // for the retry after a refresh, so bodies must be replayable.
 type requestBuilder func(ctx context.Context, acct *accountRow) (*http.Request, error)
@@ -39,7 +61,10 @@ type requestBuilder func(ctx context.Context, acct *accountRow) (*http.Request, 
 // is about to expire and once more (then retrying) when the hub answers 401.
 // The caller closes the response body.
 func (c *Client) authed(ctx context.Context, build requestBuilder) (*http.Response, error) {
-	acct, err := c.account(ctx)
+	acct, err := accountOf(ctx)
+	if acct == nil {
+		acct, err = c.account(ctx)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -47,15 +47,34 @@ func (c *Client) download(ctx context.Context, src string, rep *SourceReport, em
 			_ = os.Remove(p)
 		}
 	}()
+	// The next page is fetched while this one is applied: the hub's and
+	// the network's share of a page overlaps the device's.
+	fctx, cancel := context.WithCancel(ctx)
+	var ahead *pageFetch
+	defer func() {
+		cancel()
+		if ahead != nil {
+			<-ahead.done
+		}
+	}()
 	restarted := false
 	for {
 		var st sourceRow
 		if err := c.db.WithContext(ctx).Where("name = ?", src).First(&st).Error; err != nil {
 			return fmt.Errorf("download %s: read checkpoint: %w", src, err)
 		}
-		q := url.Values{"checkpoint": {st.Checkpoint}, "limit": {strconv.Itoa(c.opts.PageSize)}}
-		var page wireChanges
-		if err := c.callJSON(ctx, "GET", sourcePath(src, "/changes"), q, nil, &page); err != nil {
+		f := ahead
+		ahead = nil
+		if f != nil && f.checkpoint != st.Checkpoint {
+			<-f.done // fetched from a checkpoint no longer ours
+			f = nil
+		}
+		if f == nil {
+			f = c.fetchPage(fctx, src, st.Checkpoint)
+		}
+		<-f.done
+		page := f.page
+		if err := f.err; err != nil {
 			if st.Checkpoint != "" && !restarted && badCheckpoint(err) {
 				// The hub no longer takes our token (key rotated, store
 				// rebuilt): start a full pass; its sweep removes what the
@@ -72,6 +91,9 @@ func (c *Client) download(ctx context.Context, src string, rep *SourceReport, em
 		}
 		if page.HasMore && len(page.Ops) == 0 && page.Checkpoint == st.Checkpoint {
 			return fmt.Errorf("download %s page %d: hub answered has_more without progress", src, rep.Pages+1)
+		}
+		if page.HasMore {
+			ahead = c.fetchPage(fctx, src, page.Checkpoint)
 		}
 		var toRemove []string
 		applied := 0
@@ -119,6 +141,34 @@ func (c *Client) download(ctx context.Context, src string, rep *SourceReport, em
 			return nil
 		}
 	}
+}
+
+// pageFetch is a page of changes on its way: done closes when page or err
+// is set.
+type pageFetch struct {
+	checkpoint string
+	page       wireChanges
+	err        error
+	done       chan struct{}
+}
+
+// fetchPage fetches the page of changes after checkpoint on its own
+// goroutine. The account is read here, before the caller opens a
+// transaction on the store's one connection.
+func (c *Client) fetchPage(ctx context.Context, src, checkpoint string) *pageFetch {
+	f := &pageFetch{checkpoint: checkpoint, done: make(chan struct{})}
+	acct, err := c.account(ctx)
+	if err != nil {
+		f.err = err
+		close(f.done)
+		return f
+	}
+	go func() {
+		defer close(f.done)
+		q := url.Values{"checkpoint": {checkpoint}, "limit": {strconv.Itoa(c.opts.PageSize)}}
+		f.err = c.callJSON(withAccount(ctx, acct), "GET", sourcePath(src, "/changes"), q, nil, &f.page)
+	}()
+	return f
 }
 
 // serverVersion is the hub's version of a record: a put, or a remove.

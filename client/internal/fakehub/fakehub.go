@@ -117,6 +117,10 @@ type Hub struct {
 	// FailChanges makes the changes call with this number (1-based, since
 	// the hub started) answer 500.
 	FailChanges int
+	// OnChanges, when set, is called as a changes request arrives, with
+	// its number (1-based), before the hub answers it.
+	OnChanges      func(n int)
+	changesArrived int
 	// TokenTTL is the access token's expires_in (default 3600).
 	TokenTTL int64
 	// Partition gives a created record's partition (default "<entity>/*").

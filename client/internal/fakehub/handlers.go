@@ -197,6 +197,13 @@ func (h *Hub) changes(w http.ResponseWriter, r *http.Request, src, device string
 		}
 	}
 	h.mu.Lock()
+	h.changesArrived++
+	n, hook := h.changesArrived, h.OnChanges
+	h.mu.Unlock()
+	if hook != nil {
+		hook(n)
+	}
+	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.changesN++
 	if h.FailChanges == h.changesN {
