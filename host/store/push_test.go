@@ -98,7 +98,8 @@ func TestAcceptMutations(t *testing.T) {
 
 // TestPushReadsLeaveOutWhatTheyDoNotUse: planning reads a mutation without
 // its base snapshot, recording without its fields, a create lookup without
-// either; everything else comes back.
+// either, and neither reads when the mutation last changed or resolved;
+// everything else comes back.
 func TestPushReadsLeaveOutWhatTheyDoNotUse(t *testing.T) {
 	storetest.ForEachDB(t, func(t *testing.T, s *store.Store) {
 		ctx := ctxT(t)
@@ -114,6 +115,8 @@ func TestPushReadsLeaveOutWhatTheyDoNotUse(t *testing.T) {
 			assert.JSONEq(t, `{"name":"A"}`, string(open[0].Fields))
 			assert.Nil(t, open[0].BaseFields)
 			assert.Equal(t, "r-1", open[0].RecordID)
+			assert.False(t, open[0].CreatedAt.IsZero(), "created_at is read")
+			assert.True(t, open[0].UpdatedAt.IsZero(), "updated_at is left out")
 			op := store.PushOp{Source: "crm", Key: "k1", Entity: "account", Kind: "create", RecordID: "r-1"}
 			require.NoError(t, tx.InsertOp(&op))
 			opID = op.ID
@@ -126,6 +129,8 @@ func TestPushReadsLeaveOutWhatTheyDoNotUse(t *testing.T) {
 			assert.Nil(t, byOp[opID][0].Fields)
 			assert.JSONEq(t, `{"name":"B"}`, string(byOp[opID][0].BaseFields))
 			assert.Equal(t, "m1", byOp[opID][0].MutationID)
+			assert.False(t, byOp[opID][0].CreatedAt.IsZero(), "created_at is read")
+			assert.True(t, byOp[opID][0].UpdatedAt.IsZero(), "updated_at is left out")
 			return nil
 		}))
 		creates, err := s.DeviceCreates(ctx, "crm", 1, "account", []string{"r-1"})

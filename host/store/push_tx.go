@@ -29,12 +29,14 @@ func (s *Store) PushTx(ctx context.Context, fn func(*PushTx) error) error {
 }
 
 // planOmits are the columns planning leaves out of a mutation: the base
-// snapshot and what a sync error shows.
-var planOmits = []string{"base_fields", "server_record", "conflict_fields"}
+// snapshot, what a sync error shows, and the times of its last change and
+// resolution (the push stage writes them and never reads them).
+var planOmits = []string{"base_fields", "server_record", "conflict_fields", "updated_at", "resolved_at"}
 
 // resultOmits are the columns recording an op's result leaves out of its
-// mutations: their fields (the op has them) and what a sync error shows.
-var resultOmits = []string{"fields", "server_record", "conflict_fields"}
+// mutations: their fields (the op has them), what a sync error shows, and
+// the times of their last change and resolution.
+var resultOmits = []string{"fields", "server_record", "conflict_fields", "updated_at", "resolved_at"}
 
 // OpenMutations returns source's mutations still on their way or waiting
 // (pending, blocked, inflight) and its parked conflicts, oldest first,
