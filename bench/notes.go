@@ -130,11 +130,18 @@ func (b *bench) p5Note() string {
 	if path := b.profilePath("p5-cpu.pprof"); path != "" {
 		if total, cum, err := profileTop(path); err == nil {
 			fmt.Fprintf(&s, "In the apply run's profile (%.1f s sampled in the bench process, where the hub and the emulator run, over "+
-				"%.1f s of wall time) the emulator's `$batch` handling takes %.0f %%; the plugin, in its own process, is not in it. "+
-				"Two Upload calls wait at once while a third goroutine records the answers, so the plugin, the emulator and the store "+
-				"work side by side on the %d cores.",
-				total, b.p5wall, share(cum, "github.com/synchub/synchub/connectors/dynamicscrm/emulator.(*Server).serveBatch"), b.m.CPUs)
+				"%.1f s of wall time) the emulator's `$batch` handling takes %.0f %%. ",
+				total, b.p5wall, share(cum, "github.com/synchub/synchub/connectors/dynamicscrm/emulator.(*Server).serveBatch"))
 		}
 	}
+	if path := b.profilePath("p5-plugin-cpu.pprof"); path != "" {
+		if total, cum, err := profileTop(path); err == nil {
+			fmt.Fprintf(&s, "The plugin process, profiled on its own, used %.1f s of CPU in that run, %.0f %% of it in Upload "+
+				"(the rest is its first pull and the runtime). ",
+				total, share(cum, "github.com/synchub/synchub/sdk.(*grpcServer).Upload"))
+		}
+	}
+	fmt.Fprintf(&s, "Two Upload calls wait at once while a third goroutine records the answers, so the plugin, the emulator and the "+
+		"store work side by side on the %d cores, which the three share.", b.m.CPUs)
 	return s.String()
 }

@@ -395,6 +395,21 @@ func (b *bench) runP6(ctx context.Context, rounds []pullRound) {
 
 // startProfile starts this process's CPU profile into the profile
 // directory; the returned func stops it.
+// profileFile returns the path of a profile another process writes, and
+// lists it with the run's profiles.
+func (b *bench) profileFile(name string) (string, error) {
+	dir, err := filepath.Abs(b.o.profileDir)
+	if err == nil {
+		err = os.MkdirAll(dir, 0o755)
+	}
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, name)
+	b.profiles = append(b.profiles, path)
+	return path, nil
+}
+
 func (b *bench) startProfile(name string) (stop func()) {
 	dir, err := filepath.Abs(b.o.profileDir)
 	if err == nil {

@@ -322,6 +322,14 @@ func (b *bench) pushOnce(ctx context.Context, c *crm, kind string, n int, profil
 		return 0, err
 	}
 	hopts := hub.Options{Config: cfg, Store: st, Logger: hclog.NewNullLogger()}
+	if profile && applyOnly && instant == nil {
+		// The plugin process profiles itself until the hub stops it.
+		if path, err := b.profileFile("p5-plugin-cpu.pprof"); err == nil {
+			hopts.PluginEnv = []string{sdk.CPUProfileEnv + "=" + path}
+		} else {
+			b.logf("profile p5-plugin-cpu.pprof: %v", err)
+		}
+	}
 	if instant != nil {
 		instant.Client = sdk.InProcess(dynamicscrm.New(), nil)
 		hopts.Clients = map[string]sdk.Client{"crm": instant}

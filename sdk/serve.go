@@ -3,6 +3,7 @@ package sdk
 import (
 	"context"
 	"os"
+	"runtime/pprof"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -11,6 +12,27 @@ import (
 
 	pb "github.com/synchub/synchub/sdk/proto"
 )
+
+// CPUProfileEnv names the variable that makes Serve write a CPU profile of
+// the plugin process, from its start until the hub stops it, to the file it
+// names (go tool pprof reads it). The hub passes it with hub.Options.PluginEnv.
+const CPUProfileEnv = "SYNCHUB_PLUGIN_CPUPROFILE"
+
+// startCPUProfile starts the CPU profile Serve writes to path.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
+}
 
 // PluginName is the name the connector service has in go-plugin's plugin set.
 const PluginName = "connector"
@@ -67,6 +89,14 @@ func Serve(c Connector) {
 	}
 	if os.Getenv(Handshake.MagicCookieKey) == Handshake.MagicCookieValue {
 		go exitWithParent(log, os.Getppid(), 200*time.Millisecond)
+	}
+	if path := os.Getenv(CPUProfileEnv); path != "" {
+		stop, err := startCPUProfile(path)
+		if err != nil {
+			log.Error("cpu profile: not written", "path", path, "error", err)
+		} else {
+			defer stop()
+		}
 	}
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig:  Handshake,

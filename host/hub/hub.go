@@ -43,6 +43,10 @@ type Options struct {
 	// LoginRetry is how often Start's background work asks again about
 	// logins a back end could not be asked about (default 30s).
 	LoginRetry time.Duration
+	// PluginEnv lists extra "KEY=value" variables for every plugin
+	// process, which inherits none of the hub's environment (for example
+	// sdk.CPUProfileEnv, to profile the connectors).
+	PluginEnv []string
 }
 
 // defaultLoginRetry is Options.LoginRetry's default.
@@ -113,7 +117,8 @@ func Open(ctx context.Context, opts Options) (_ *Hub, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("register plugin metrics: %w", err)
 	}
-	if h.sources, err = StartSources(ctx, cfg, SourceOptions{Clients: opts.Clients, Logger: log.Named("plugin"), Metrics: metrics}); err != nil {
+	if h.sources, err = StartSources(ctx, cfg, SourceOptions{Clients: opts.Clients, Logger: log.Named("plugin"), Metrics: metrics,
+		Env: opts.PluginEnv}); err != nil {
 		return nil, err
 	}
 	h.pusher, err = push.New(push.Options{Store: h.store, Config: cfg, Client: h.sources.Client,

@@ -54,6 +54,8 @@ type SourceOptions struct {
 	Metrics *pluginhost.Metrics
 	// Timeout bounds the checks of one source (default 1 minute).
 	Timeout time.Duration
+	// Env lists extra "KEY=value" variables for the plugin processes.
+	Env []string
 }
 
 // StartSources launches and checks every source, and resolves the users'
@@ -132,7 +134,7 @@ func startSource(ctx context.Context, cfg *config.Config, sc *config.Source, bin
 				fmt.Sprintf("no plugin binary named %q in %s and no plugin block for it", sc.Plugin, cfg.Hub.PluginDir))
 		}
 		h := pluginhost.New(pluginhost.Options{Source: sc.Name, Binary: bin, Config: sc.Config,
-			CallTimeout: cfg.Hub.CallTimeout, MaxRestarts: cfg.Hub.MaxRestarts, Logger: log, Metrics: opts.Metrics})
+			CallTimeout: cfg.Hub.CallTimeout, MaxRestarts: cfg.Hub.MaxRestarts, Logger: log, Metrics: opts.Metrics, Env: opts.Env})
 		cctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 		err := h.Start(cctx)
 		cancel()

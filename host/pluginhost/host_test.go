@@ -320,6 +320,23 @@ func TestHost(t *testing.T) {
 		}
 	})
 
+	t.Run("a_plugin_told_to_profile_writes_its_cpu_profile_when_stopped", func(t *testing.T) {
+		t.Parallel()
+		path := filepath.Join(t.TempDir(), "plugin-cpu.pprof")
+		h, _ := startHost(t, `{}`, func(o *Options) { o.Env = []string{sdk.CPUProfileEnv + "=" + path} })
+		if _, err := h.Client().Check(testCtx(t)); err != nil {
+			t.Fatal(err)
+		}
+		h.Stop()
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatalf("no profile: %v", err)
+		}
+		if len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
+			t.Errorf("the profile is not a gzipped pprof profile (%d bytes)", len(b))
+		}
+	})
+
 	t.Run("plugin_logs_arrive_named_after_the_source", func(t *testing.T) {
 		t.Parallel()
 		_, buf := startHost(t, `{}`, func(o *Options) { o.Source = "erp-eu" })
