@@ -221,6 +221,7 @@ type changeStream struct {
 	gz      *gzip.Writer
 	out     io.Writer
 	enc     *json.Encoder
+	buf     []byte // one op's JSON
 	n       int
 	started bool
 }
@@ -272,8 +273,12 @@ func (w *changeStream) op(op store.ChangeOp) error {
 	if op.Removed {
 		j = opJSON{Seq: op.Seq, Partition: op.Partition, Entity: op.Entity, ID: op.ID, Op: "remove"}
 	}
-	if err := w.enc.Encode(j); err != nil {
+	var err error
+	if w.buf, err = appendOp(w.buf[:0], j); err != nil {
 		return fmt.Errorf("encode op %d: %w", op.Seq, err)
+	}
+	if _, err := w.out.Write(w.buf); err != nil {
+		return err
 	}
 	w.n++
 	if w.n%flushEvery == 0 {
