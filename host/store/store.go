@@ -71,6 +71,10 @@ type Store struct {
 	// written counts the mirror rows this process has written, analyzeAt
 	// when the tables' statistics are next refreshed (analyzeAsTablesGrow).
 	written, analyzeAt atomic.Int64
+	// The SQLite checkpointer (checkpoint.go).
+	ckDB           *sql.DB
+	ckStop, ckDone chan struct{}
+	ckOnce         sync.Once
 }
 
 // Open opens (creating when needed) the database and migrates it.
@@ -156,12 +160,13 @@ func openSQLite(opts Options, log hclog.Logger) (*Store, error) {
 		s.Close()
 		return nil, fmt.Errorf("open store: sqlite %s: %w", opts.Path, err)
 	}
-	// The writer checkpoints the WAL every 10,000 pages (about 40 MB)
-	// instead of SQLite's 1,000: a page a burst writes several times (a
-	// mutation's row as it is accepted, sent and applied) is copied back
-	// into the database once. The file is truncated back to 64 MB after a
-	// checkpoint.
-	for _, pragma := range []string{"PRAGMA wal_autocheckpoint = 10000", "PRAGMA journal_size_limit = 67108864"} {
+	// The writer never checkpoints the WAL itself: the checkpointer
+	// (checkpoint.go) copies it back into the database on its own
+	// connection every 250 ms, so no commit waits for that copy, and a
+	// page a burst writes several times (a mutation's row as it is
+	// accepted, sent and applied) is copied back about once. The WAL file
+	// is truncated back to 64 MB when it starts over.
+	for _, pragma := range []string{"PRAGMA wal_autocheckpoint = 0", "PRAGMA journal_size_limit = 67108864"} {
 		if err := db.Exec(pragma).Error; err != nil {
 			s.Close()
 			return nil, fmt.Errorf("open store: sqlite %s: %s: %w", opts.Path, pragma, err)
@@ -188,6 +193,10 @@ func openSQLite(opts Options, log hclog.Logger) (*Store, error) {
 	rsqlDB.SetMaxOpenConns(n)
 	rsqlDB.SetMaxIdleConns(n)
 	s.rdb, s.rsqlDB = rdb, rsqlDB
+	if err := s.startCheckpointer(opts.Path + "?" + common); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open store: sqlite checkpointer %s: %w", opts.Path, err)
+	}
 	return s, nil
 }
 
@@ -237,6 +246,13 @@ func (s *Store) SQLDB() *sql.DB { return s.sqlDB }
 // Close closes the pools.
 func (s *Store) Close() error {
 	var errs []error
+	if s.ckStop != nil {
+		s.ckOnce.Do(func() {
+			close(s.ckStop)
+			<-s.ckDone
+			errs = append(errs, s.ckDB.Close())
+		})
+	}
 	if s.rsqlDB != nil && s.rsqlDB != s.sqlDB {
 		errs = append(errs, s.rsqlDB.Close())
 	}
