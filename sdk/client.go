@@ -95,6 +95,15 @@ func (p *inProcess) Fetch(ctx context.Context, req FetchRequest, recv func(Page)
 			if err := checkPage(req, pg); err != nil {
 				return err
 			}
+			// Raw fields are checked as the gRPC client checks them: the
+			// hub stores them as they are.
+			for _, r := range pg.Records {
+				if r.Fields == nil && len(r.Raw) > 0 {
+					if err := checkRawFields(r.ID, r.Raw); err != nil {
+						return err
+					}
+				}
+			}
 			return recv(pg)
 		})
 }
@@ -135,6 +144,11 @@ func (p *inProcess) Upload(ctx context.Context, req UploadRequest) (r UploadResp
 	r, err = u.Upload(ctx, sent)
 	if err == nil {
 		err = checkResults(req, r)
+	}
+	for _, res := range r.Results {
+		if err == nil && res.Record != nil && res.Record.Fields == nil && len(res.Record.Raw) > 0 {
+			err = checkRawFields(res.Record.ID, res.Record.Raw)
+		}
 	}
 	return r, err
 }

@@ -51,12 +51,7 @@ func recordFromPB(p *pb.Record, raw bool) (Record, error) {
 		if len(p.FieldsJson) == 0 {
 			return r, nil
 		}
-		// gjson's validator: the same grammar as json.Valid, in less than
-		// half the time, which counts on the pull path.
-		if t := bytes.TrimLeft(p.FieldsJson, " \t\r\n"); len(t) == 0 || t[0] != '{' || !gjson.ValidBytes(t) {
-			return r, &Error{Code: CodeBadResponse, Summary: "record " + p.Id + " has malformed fields JSON", Detail: "not a JSON object"}
-		}
-		return r, nil
+		return r, checkRawFields(p.Id, p.FieldsJson)
 	}
 	if len(p.FieldsJson) > 0 {
 		var err error
@@ -65,6 +60,16 @@ func recordFromPB(p *pb.Record, raw bool) (Record, error) {
 		}
 	}
 	return r, nil
+}
+
+// checkRawFields checks that a record's fields JSON is an object. gjson's
+// validator: the same grammar as json.Valid, in less than half the time,
+// which counts on the pull path.
+func checkRawFields(id string, raw []byte) error {
+	if t := bytes.TrimLeft(raw, " \t\r\n"); len(t) == 0 || t[0] != '{' || !gjson.ValidBytes(t) {
+		return &Error{Code: CodeBadResponse, Summary: "record " + id + " has malformed fields JSON", Detail: "not a JSON object"}
+	}
+	return nil
 }
 
 func fileToPB(f File) *pb.File {

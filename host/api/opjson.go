@@ -7,9 +7,10 @@ import (
 
 // appendOp appends j as a JSON.Encoder without HTML escaping writes it
 // (members in order, empty optional members left out, a newline after),
-// but with the fields as the mirror stores them: the hub checked them as
-// JSON when it received them, so they are not scanned again for every
-// device that downloads them. A device's changes page is mostly this.
+// but with the fields as the mirror stores them: the hub's connector
+// clients checked them as JSON objects when they arrived (sdk), so they
+// are not scanned again for every device that downloads them. A device's
+// changes page is mostly this.
 func appendOp(b []byte, j opJSON) ([]byte, error) {
 	b = append(b, `{"seq":`...)
 	b = strconv.AppendInt(b, j.Seq, 10)
