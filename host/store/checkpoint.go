@@ -28,13 +28,20 @@ func (s *Store) startCheckpointer(dsn string) error {
 		defer close(s.ckDone)
 		t := time.NewTicker(checkpointEvery)
 		defer t.Stop()
+		failing := "" // the last failure, logged once until it changes
 		for {
 			select {
 			case <-s.ckStop:
 				return
 			case <-t.C:
-				if _, err := db.Exec("PRAGMA wal_checkpoint(PASSIVE)"); err != nil {
-					s.log.Warn("sqlite checkpoint failed", "error", err)
+				_, err := db.Exec("PRAGMA wal_checkpoint(PASSIVE)")
+				switch {
+				case err != nil && err.Error() != failing:
+					failing = err.Error()
+					s.log.Warn("sqlite checkpoint failed; the write-ahead log grows until it works again", "error", err)
+				case err == nil && failing != "":
+					failing = ""
+					s.log.Info("sqlite checkpoints work again")
 				}
 			}
 		}
