@@ -36,3 +36,30 @@ func TestMirrorStatisticsFollowAFirstPull(t *testing.T) {
 	}
 	require.GreaterOrEqual(t, reltuples(), 2000.0, "2,500 rows written: statistics refreshed")
 }
+
+// TestMutationStatisticsFollowUploads: on PostgreSQL push_mutations gets
+// statistics as uploads fill it, so the planner finds an upload's mutation
+// ids through the whole dedupe index instead of reading every mutation of
+// the device for each upload.
+func TestMutationStatisticsFollowUploads(t *testing.T) {
+	s := storetest.Postgres(t)
+	ctx := ctxT(t)
+	reltuples := func() float64 {
+		var n float64
+		require.NoError(t, s.DB().Raw(`SELECT reltuples FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+			WHERE c.relname = 'push_mutations' AND n.nspname = current_schema()`).Scan(&n).Error)
+		return n
+	}
+	require.LessOrEqual(t, reltuples(), 0.0, "a new table has no statistics")
+	for batch := range 25 {
+		rows := make([]store.PushMutation, 100)
+		for i := range rows {
+			mid := fmt.Sprintf("m%05d", batch*100+i)
+			rows[i] = store.PushMutation{Source: "crm", DeviceID: 1, UserID: 1, MutationID: mid, Entity: "account", Op: "create",
+				RecordID: "r-" + mid, Fields: []byte(`{}`), Hash: mid, Status: store.MutationPending}
+		}
+		_, err := s.AcceptMutations(ctx, rows, nil)
+		require.NoError(t, err)
+	}
+	require.GreaterOrEqual(t, reltuples(), 2000.0, "2,500 mutations accepted: statistics refreshed")
+}

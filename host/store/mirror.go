@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"gorm.io/gorm"
@@ -94,33 +95,53 @@ func (s *Store) ApplyBatch(ctx context.Context, b Batch) (BatchResult, error) {
 }
 
 // firstAnalyze is the number of rows written after which PostgreSQL's
-// statistics of the mirror's tables are first refreshed.
+// statistics of a table are first refreshed.
 const firstAnalyze = 2000
 
-// analyzeAsTablesGrow refreshes PostgreSQL's statistics of the mirror's
-// tables each time the rows this process has written double. A table filled
-// since the migration has none until autovacuum's first visit (and none at
-// all where autovacuum is off); without them the planner reads the records
-// of a whole entity through idx_records_pass to find a page's 500 ids, and
-// a full pull slows down as the mirror grows. The doubling keeps the
-// ANALYZE runs to a logarithm of the rows written, and the records' key
-// columns are enough for the plans (their fields column is the costly
-// one to sample).
-func (s *Store) analyzeAsTablesGrow(ctx context.Context, n int64) {
-	if s.kind != KindPostgres || n == 0 {
-		return
-	}
-	total := s.written.Add(n)
-	old := s.analyzeAt.Load()
+// analyzeGrowth says when a table's statistics are refreshed: each time
+// the rows this process has written to it double, from firstAnalyze on. A
+// table filled since the migration has none until autovacuum's first visit
+// (and none at all where autovacuum is off), and the planner then takes
+// it for empty. The doubling keeps the ANALYZE runs to a logarithm of the
+// rows written.
+type analyzeGrowth struct{ written, at atomic.Int64 }
+
+// due counts n rows written and reports whether to analyze now.
+func (g *analyzeGrowth) due(n int64) bool {
+	total := g.written.Add(n)
+	old := g.at.Load()
 	next := old
 	if next == 0 {
 		next = firstAnalyze
 	}
-	if total < next || !s.analyzeAt.CompareAndSwap(old, 2*total) {
+	return total >= next && g.at.CompareAndSwap(old, 2*total)
+}
+
+// analyzeAsTablesGrow refreshes PostgreSQL's statistics of the mirror's
+// tables as they grow (analyzeGrowth). Without them the planner reads the
+// records of a whole entity through idx_records_pass to find a page's 500
+// ids, and a full pull slows down as the mirror grows. The records' key
+// columns are enough for the plans (their fields column is the costly one
+// to sample).
+func (s *Store) analyzeAsTablesGrow(ctx context.Context, n int64) {
+	if s.kind != KindPostgres || n == 0 || !s.mirrorGrowth.due(n) {
 		return
 	}
 	if err := s.db.WithContext(ctx).Exec("ANALYZE records (source, entity, id, pass), partition_items").Error; err != nil {
 		s.log.Warn("refresh the mirror's table statistics", "error", err)
+	}
+}
+
+// analyzeMutationsAsTheyGrow does the same for push_mutations: without
+// statistics the planner finds an upload's mutation ids by reading every
+// mutation of the device through the dedupe index's first column, and
+// accepting a large offline backlog slows down batch after batch.
+func (s *Store) analyzeMutationsAsTheyGrow(ctx context.Context, n int64) {
+	if s.kind != KindPostgres || n == 0 || !s.pushGrowth.due(n) {
+		return
+	}
+	if err := s.db.WithContext(ctx).Exec("ANALYZE push_mutations (source, device_id, mutation_id, entity, record_id, status, op_id, applied_seq)").Error; err != nil {
+		s.log.Warn("refresh the push mutations' table statistics", "error", err)
 	}
 }
 

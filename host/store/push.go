@@ -363,6 +363,13 @@ func (s *Store) AcceptMutations(ctx context.Context, rows []PushMutation, enqueu
 	if err != nil {
 		return nil, fmt.Errorf("accept mutations: %w", err)
 	}
+	inserted := 0
+	for _, o := range out {
+		if o.Inserted {
+			inserted++
+		}
+	}
+	s.analyzeMutationsAsTheyGrow(ctx, int64(inserted))
 	return out, nil
 }
 

@@ -12,7 +12,6 @@ import (
 	"runtime"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -68,9 +67,9 @@ type Store struct {
 	// versions (KeepHistory).
 	histMu  sync.RWMutex
 	history map[string]bool
-	// written counts the mirror rows this process has written, analyzeAt
-	// when the tables' statistics are next refreshed (analyzeAsTablesGrow).
-	written, analyzeAt atomic.Int64
+	// When the statistics of the mirror's tables and of push_mutations
+	// are next refreshed (analyzeGrowth).
+	mirrorGrowth, pushGrowth analyzeGrowth
 	// The SQLite checkpointer (checkpoint.go).
 	ckDB           *sql.DB
 	ckStop, ckDone chan struct{}
