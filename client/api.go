@@ -44,13 +44,13 @@ func withAccount(ctx context.Context, acct *accountRow) context.Context {
 }
 
 // accountOf returns a copy of the account withAccount put in ctx, or nil.
-func accountOf(ctx context.Context) (*accountRow, error) {
+func accountOf(ctx context.Context) *accountRow {
 	a, ok := ctx.Value(accountKey{}).(*accountRow)
 	if !ok || a == nil {
-		return nil, nil
+		return nil
 	}
 	cp := *a
-	return &cp, nil
+	return &cp
 }
 
 // requestBuilder makes a fresh request for the given account: called again
@@ -61,12 +61,12 @@ type requestBuilder func(ctx context.Context, acct *accountRow) (*http.Request, 
 // is about to expire and once more (then retrying) when the hub answers 401.
 // The caller closes the response body.
 func (c *Client) authed(ctx context.Context, build requestBuilder) (*http.Response, error) {
-	acct, err := accountOf(ctx)
+	acct := accountOf(ctx)
+	var err error
 	if acct == nil {
-		acct, err = c.account(ctx)
-	}
-	if err != nil {
-		return nil, err
+		if acct, err = c.account(ctx); err != nil {
+			return nil, err
+		}
 	}
 	if !acct.ExpiresAt.IsZero() && c.now().Add(refreshSkew).After(acct.ExpiresAt) {
 		if acct, err = c.refresh(ctx, acct.AccessToken); err != nil {

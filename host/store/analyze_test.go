@@ -18,12 +18,7 @@ func TestMirrorStatisticsFollowAFirstPull(t *testing.T) {
 	ctx := ctxT(t)
 	_, err := s.EnsureEntityState(ctx, "crm", "account")
 	require.NoError(t, err)
-	reltuples := func() float64 {
-		var n float64
-		require.NoError(t, s.DB().Raw(`SELECT reltuples FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-			WHERE c.relname = 'records' AND n.nspname = current_schema()`).Scan(&n).Error)
-		return n
-	}
+	reltuples := func() float64 { return reltuples(t, s, "records") }
 	require.LessOrEqual(t, reltuples(), 0.0, "a new table has no statistics")
 	for page := range 5 {
 		recs := make([]store.MirrorRecord, 500)
@@ -44,12 +39,7 @@ func TestMirrorStatisticsFollowAFirstPull(t *testing.T) {
 func TestMutationStatisticsFollowUploads(t *testing.T) {
 	s := storetest.Postgres(t)
 	ctx := ctxT(t)
-	reltuples := func() float64 {
-		var n float64
-		require.NoError(t, s.DB().Raw(`SELECT reltuples FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-			WHERE c.relname = 'push_mutations' AND n.nspname = current_schema()`).Scan(&n).Error)
-		return n
-	}
+	reltuples := func() float64 { return reltuples(t, s, "push_mutations") }
 	require.LessOrEqual(t, reltuples(), 0.0, "a new table has no statistics")
 	for batch := range 25 {
 		rows := make([]store.PushMutation, 100)
@@ -62,4 +52,14 @@ func TestMutationStatisticsFollowUploads(t *testing.T) {
 		require.NoError(t, err)
 	}
 	require.GreaterOrEqual(t, reltuples(), 2000.0, "2,500 mutations accepted: statistics refreshed")
+}
+
+// reltuples is PostgreSQL's row estimate of a table of the store's schema
+// (at most 0 before its first ANALYZE).
+func reltuples(t *testing.T, s *store.Store, table string) float64 {
+	t.Helper()
+	var n float64
+	require.NoError(t, s.DB().Raw(`SELECT reltuples FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE c.relname = ? AND n.nspname = current_schema()`, table).Scan(&n).Error)
+	return n
 }

@@ -90,7 +90,7 @@ func (s *Store) ApplyBatch(ctx context.Context, b Batch) (BatchResult, error) {
 	if err != nil {
 		return BatchResult{}, fmt.Errorf("apply batch %s/%s: %w", b.Source, b.Entity, err)
 	}
-	s.analyzeAsTablesGrow(ctx, int64(len(b.Put)+len(b.Remove)))
+	s.analyzeAsItGrows(ctx, &s.mirrorGrowth, int64(len(b.Put)+len(b.Remove)), analyzeMirror)
 	return res, nil
 }
 
@@ -117,31 +117,29 @@ func (g *analyzeGrowth) due(n int64) bool {
 	return total >= next && g.at.CompareAndSwap(old, 2*total)
 }
 
-// analyzeAsTablesGrow refreshes PostgreSQL's statistics of the mirror's
-// tables as they grow (analyzeGrowth). Without them the planner reads the
-// records of a whole entity through idx_records_pass to find a page's 500
-// ids, and a full pull slows down as the mirror grows. The records' key
-// columns are enough for the plans (their fields column is the costly one
-// to sample).
-func (s *Store) analyzeAsTablesGrow(ctx context.Context, n int64) {
-	if s.kind != KindPostgres || n == 0 || !s.mirrorGrowth.due(n) {
-		return
-	}
-	if err := s.db.WithContext(ctx).Exec("ANALYZE records (source, entity, id, pass), partition_items").Error; err != nil {
-		s.log.Warn("refresh the mirror's table statistics", "error", err)
-	}
-}
+// The tables whose statistics follow what this process writes, with the
+// columns the plans need (a record's or a mutation's fields are the costly
+// ones to sample):
+//   - the mirror: without statistics the planner reads the records of a
+//     whole entity through idx_records_pass to find a page's 500 ids, and
+//     a full pull slows down as the mirror grows;
+//   - push_mutations: without them it finds an upload's mutation ids by
+//     reading every mutation of the device through the dedupe index's
+//     first column, and accepting a large offline backlog slows down batch
+//     after batch.
+const (
+	analyzeMirror    = "ANALYZE records (source, entity, id, pass), partition_items"
+	analyzeMutations = "ANALYZE push_mutations (source, device_id, mutation_id, entity, record_id, status, op_id, applied_seq)"
+)
 
-// analyzeMutationsAsTheyGrow does the same for push_mutations: without
-// statistics the planner finds an upload's mutation ids by reading every
-// mutation of the device through the dedupe index's first column, and
-// accepting a large offline backlog slows down batch after batch.
-func (s *Store) analyzeMutationsAsTheyGrow(ctx context.Context, n int64) {
-	if s.kind != KindPostgres || n == 0 || !s.pushGrowth.due(n) {
+// analyzeAsItGrows counts n rows written to the tables stmt analyzes and,
+// on PostgreSQL, refreshes their statistics when g says so.
+func (s *Store) analyzeAsItGrows(ctx context.Context, g *analyzeGrowth, n int64, stmt string) {
+	if s.kind != KindPostgres || n == 0 || !g.due(n) {
 		return
 	}
-	if err := s.db.WithContext(ctx).Exec("ANALYZE push_mutations (source, device_id, mutation_id, entity, record_id, status, op_id, applied_seq)").Error; err != nil {
-		s.log.Warn("refresh the push mutations' table statistics", "error", err)
+	if err := s.db.WithContext(ctx).Exec(stmt).Error; err != nil {
+		s.log.Warn("refresh table statistics", "statement", stmt, "error", err)
 	}
 }
 

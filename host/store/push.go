@@ -369,7 +369,7 @@ func (s *Store) AcceptMutations(ctx context.Context, rows []PushMutation, enqueu
 			inserted++
 		}
 	}
-	s.analyzeMutationsAsTheyGrow(ctx, int64(inserted))
+	s.analyzeAsItGrows(ctx, &s.pushGrowth, int64(inserted), analyzeMutations)
 	return out, nil
 }
 
