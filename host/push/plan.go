@@ -578,7 +578,7 @@ func (pl *planner) group(g devGroup, cps []*chainPlan, all []store.PushMutation)
 // freeze writes the op and marks its mutations in flight.
 func (pl *planner) freeze(p *prepared, groupKey string) error {
 	cp := p.cp
-	op := store.PushOp{Source: pl.r.src.Name, Key: uuid.NewString(), Entity: cp.key.entity, Kind: string(cp.kind),
+	op := store.PushOp{Source: pl.r.src.Name, Key: newOpKey(), Entity: cp.key.entity, Kind: string(cp.kind),
 		RecordID: cp.key.id, BaseVersion: cp.base, Fields: cp.raw, GroupKey: groupKey,
 		NextAttemptAt: pl.now, CreatedAt: pl.now}
 	if len(cp.raw) == 0 || p.rewritten {
@@ -700,4 +700,15 @@ func ids(muts []*store.PushMutation) []int64 {
 		out[i] = m.ID
 	}
 	return out
+}
+
+// newOpKey returns a new op's key: a version 7 UUID, ordered by time, so
+// the ops' unique index on it takes new keys at its end instead of at
+// random places (every batch's ops would otherwise touch a page of the
+// index each, when they are written and again when they are deleted).
+func newOpKey() string {
+	if k, err := uuid.NewV7(); err == nil {
+		return k.String()
+	}
+	return uuid.NewString()
 }

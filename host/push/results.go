@@ -8,8 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/synchub/synchub/host/pull"
 	"github.com/synchub/synchub/host/store"
 	"github.com/synchub/synchub/sdk"
@@ -290,7 +288,7 @@ func (rc *recorder) applied(op store.PushOp, muts []store.PushMutation, res sdk.
 		if err := rc.resolveLookups(muts[0].DeviceID, deferred); err != nil {
 			return err
 		}
-		next := store.PushOp{Source: src.Name, Key: uuid.NewString(), Entity: op.Entity, Kind: string(sdk.OpUpdate),
+		next := store.PushOp{Source: src.Name, Key: newOpKey(), Entity: op.Entity, Kind: string(sdk.OpUpdate),
 			RecordID: id, BaseVersion: version, Fields: encodeFields(deferred), SecondPass: true, Lost: op.Lost,
 			Resends: op.Resends, NextAttemptAt: rc.now, CreatedAt: rc.now}
 		cols := map[string]any{}
@@ -513,7 +511,7 @@ func (rc *recorder) rejected(op store.PushOp, muts []store.PushMutation, res sdk
 				return err
 			}
 			a := op.Attempts + 1
-			next := store.PushOp{Source: op.Source, Key: uuid.NewString(), Entity: op.Entity, Kind: op.Kind, RecordID: op.RecordID,
+			next := store.PushOp{Source: op.Source, Key: newOpKey(), Entity: op.Entity, Kind: op.Kind, RecordID: op.RecordID,
 				BaseVersion: op.BaseVersion, Fields: encodeFields(fields), SecondPass: true, Lost: op.Lost, Resends: op.Resends,
 				Attempts: a, NextAttemptAt: rc.now.Add(rc.r.p.opts.Backoff(a)), CreatedAt: rc.now}
 			if moved > 0 {
@@ -526,7 +524,7 @@ func (rc *recorder) rejected(op store.PushOp, muts []store.PushMutation, res sdk
 			}
 			return rc.replace(op, muts, &next, nil)
 		case !op.SecondPass && moved > 0:
-			next := store.PushOp{Source: op.Source, Key: uuid.NewString(), Entity: op.Entity, Kind: op.Kind, RecordID: op.RecordID,
+			next := store.PushOp{Source: op.Source, Key: newOpKey(), Entity: op.Entity, Kind: op.Kind, RecordID: op.RecordID,
 				BaseVersion: op.BaseVersion, Fields: encodeFields(fields), Deferred: encodeFields(deferred), Lost: op.Lost,
 				Resends: op.Resends, NextAttemptAt: rc.now, CreatedAt: rc.now}
 			if op.Kind == string(sdk.OpUpdate) && len(fields) == 0 {

@@ -6,8 +6,6 @@ import (
 	"maps"
 	"slices"
 
-	"github.com/google/uuid"
-
 	"github.com/synchub/synchub/host/pull"
 	"github.com/synchub/synchub/host/store"
 	"github.com/synchub/synchub/sdk"
@@ -70,7 +68,7 @@ func (rc *recorder) conflict(op store.PushOp, muts []store.PushMutation, server 
 		lost = append(lost, v.Lost...)
 		slices.Sort(lost)
 		lost = slices.Compact(lost)
-		next := store.PushOp{Source: rc.r.src.Name, Key: uuid.NewString(), Entity: op.Entity, Kind: string(v.Kind),
+		next := store.PushOp{Source: rc.r.src.Name, Key: newOpKey(), Entity: op.Entity, Kind: string(v.Kind),
 			RecordID: op.RecordID, BaseVersion: v.BaseVersion, Fields: encodeFields(v.Fields), SecondPass: op.SecondPass,
 			Resends: op.Resends + 1, NextAttemptAt: rc.now, CreatedAt: rc.now}
 		if v.Kind == sdk.OpDelete {

@@ -406,7 +406,7 @@ func (s *Store) AppliedMutations(ctx context.Context, source string, deviceID in
 // first.
 func (s *Store) SyncErrors(ctx context.Context, source string, deviceID int64) ([]PushMutation, error) {
 	var rows []PushMutation
-	if err := s.db.WithContext(ctx).Where("source = ? AND device_id = ? AND status IN ?", source, deviceID, SyncErrorStatuses).
+	if err := s.rdb.WithContext(ctx).Where("source = ? AND device_id = ? AND status IN ?", source, deviceID, SyncErrorStatuses).
 		Order("id").Find(&rows).Error; err != nil {
 		return nil, fmt.Errorf("sync errors of device %d: %w", deviceID, err)
 	}
@@ -417,20 +417,23 @@ func (s *Store) SyncErrors(ctx context.Context, source string, deviceID int64) (
 // oldest first, at most limit.
 func (s *Store) MutationsWithStatus(ctx context.Context, source string, statuses []string, limit int) ([]PushMutation, error) {
 	var rows []PushMutation
-	if err := s.db.WithContext(ctx).Where("source = ? AND status IN ?", source, statuses).
+	if err := s.rdb.WithContext(ctx).Where("source = ? AND status IN ?", source, statuses).
 		Order("id").Limit(limit).Find(&rows).Error; err != nil {
 		return nil, fmt.Errorf("mutations of %s: %w", source, err)
 	}
 	return rows, nil
 }
 
-// CountMutations counts source's mutations per status.
+// CountMutations counts source's mutations per status. Like the other
+// reads for devices and admins here, it runs on the read pool: on SQLite
+// it must not queue with the push stage's writes for the one writer
+// connection.
 func (s *Store) CountMutations(ctx context.Context, source string) (map[string]int64, error) {
 	var rows []struct {
 		Status string
 		N      int64
 	}
-	if err := s.db.WithContext(ctx).Model(&PushMutation{}).Select("status, COUNT(*) AS n").Where("source = ?", source).
+	if err := s.rdb.WithContext(ctx).Model(&PushMutation{}).Select("status, COUNT(*) AS n").Where("source = ?", source).
 		Group("status").Find(&rows).Error; err != nil {
 		return nil, fmt.Errorf("count mutations of %s: %w", source, err)
 	}

@@ -44,26 +44,23 @@ var resultOmits = []string{"fields", "server_record", "conflict_fields", "update
 // PostgreSQL the pending and blocked rows are locked FOR UPDATE SKIP
 // LOCKED, so a concurrent planner skips them.
 func (t *PushTx) OpenMutations(source string, lock bool) ([]PushMutation, error) {
-	var rows []PushMutation
-	tx := t.tx.Omit(planOmits...)
-	q := tx.Where("source = ? AND (status IN ? OR (status = ? AND parked = ?))", source,
-		[]string{MutationPending, MutationBlocked, MutationInflight}, MutationConflict, true).Order("id")
 	if lock && t.s.kind == KindPostgres {
-		q = t.tx.Omit(planOmits...).Where("source = ? AND status IN ?", source, []string{MutationPending, MutationBlocked}).Order("id").
-			Clauses(clause.Locking{Strength: "UPDATE", Options: "SKIP LOCKED"})
-		if err := q.Find(&rows).Error; err != nil {
+		rows, err := planQuery.find(t.tx, nil, "source = ? AND status IN ? ORDER BY id FOR UPDATE SKIP LOCKED",
+			source, []string{MutationPending, MutationBlocked})
+		if err != nil {
 			return nil, fmt.Errorf("open mutations of %s: %w", source, err)
 		}
-		var rest []PushMutation
-		if err := t.tx.Omit(planOmits...).Where("source = ? AND (status = ? OR (status = ? AND parked = ?))", source,
-			MutationInflight, MutationConflict, true).Order("id").Find(&rest).Error; err != nil {
+		rows, err = planQuery.find(t.tx, rows, "source = ? AND (status = ? OR (status = ? AND parked = ?)) ORDER BY id",
+			source, MutationInflight, MutationConflict, true)
+		if err != nil {
 			return nil, fmt.Errorf("open mutations of %s: %w", source, err)
 		}
-		rows = append(rows, rest...)
 		slices.SortFunc(rows, func(a, b PushMutation) int { return int(a.ID - b.ID) })
 		return rows, nil
 	}
-	if err := q.Find(&rows).Error; err != nil {
+	rows, err := planQuery.find(t.tx, nil, "source = ? AND (status IN ? OR (status = ? AND parked = ?)) ORDER BY id", source,
+		[]string{MutationPending, MutationBlocked, MutationInflight}, MutationConflict, true)
+	if err != nil {
 		return nil, fmt.Errorf("open mutations of %s: %w", source, err)
 	}
 	return rows, nil
@@ -349,9 +346,10 @@ func (t *PushTx) TouchedSince(source, entity, id string, seq int64) (bool, error
 // first, without Fields, ServerRecord and ConflictFields.
 func (t *PushTx) MutationsOfOps(opIDs []int64) (map[int64][]PushMutation, error) {
 	out := map[int64][]PushMutation{}
+	var rows []PushMutation
 	for part := range slices.Chunk(opIDs, chunk) {
-		var rows []PushMutation
-		if err := t.tx.Omit(resultOmits...).Where("op_id IN ? AND status = ?", part, MutationInflight).Order("id").Find(&rows).Error; err != nil {
+		var err error
+		if rows, err = resultQuery.find(t.tx, rows[:0], "op_id IN ? AND status = ? ORDER BY id", part, MutationInflight); err != nil {
 			return nil, fmt.Errorf("mutations of ops: %w", err)
 		}
 		for _, r := range rows {

@@ -1,0 +1,129 @@
+package store
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"gorm.io/gorm"
+)
+
+// mutationColumns are push_mutations' columns, as the model declares them.
+var mutationColumns = []string{"id", "source", "device_id", "mutation_id", "user_id", "entity", "op", "record_id",
+	"base_version", "fields", "base_fields", "client_time", "group_id", "hash", "status", "parked", "force", "reason",
+	"server_record", "conflict_fields", "backend_id", "result_version", "op_id", "applied_seq", "created_at",
+	"updated_at", "resolved_at"}
+
+// mutationField is where scanMutations reads column col of m.
+func mutationField(m *PushMutation, col string) any {
+	switch col {
+	case "id":
+		return &m.ID
+	case "source":
+		return &m.Source
+	case "device_id":
+		return &m.DeviceID
+	case "mutation_id":
+		return &m.MutationID
+	case "user_id":
+		return &m.UserID
+	case "entity":
+		return &m.Entity
+	case "op":
+		return &m.Op
+	case "record_id":
+		return &m.RecordID
+	case "base_version":
+		return &m.BaseVersion
+	case "fields":
+		return &m.Fields
+	case "base_fields":
+		return &m.BaseFields
+	case "client_time":
+		return &m.ClientTime
+	case "group_id":
+		return &m.GroupID
+	case "hash":
+		return &m.Hash
+	case "status":
+		return &m.Status
+	case "parked":
+		return &m.Parked
+	case "force":
+		return &m.Force
+	case "reason":
+		return &m.Reason
+	case "server_record":
+		return &m.ServerRecord
+	case "conflict_fields":
+		return &m.ConflictFields
+	case "backend_id":
+		return &m.BackendID
+	case "result_version":
+		return &m.ResultVersion
+	case "op_id":
+		return &m.OpID
+	case "applied_seq":
+		return &m.AppliedSeq
+	case "created_at":
+		return &m.CreatedAt
+	case "updated_at":
+		return &m.UpdatedAt
+	case "resolved_at":
+		return &m.ResolvedAt
+	}
+	panic("store: push_mutations has no column " + col)
+}
+
+// mutationQuery reads push_mutations' rows without the omitted columns
+// through database/sql, each column straight into its field: the push
+// stage reads thousands of rows per plan, and gorm's reflection per row
+// and column cost as much as SQLite's reading them. It is a SELECT of the
+// columns with where (gorm's placeholders and slice expansion), or the
+// whole statement's end after "FROM push_mutations WHERE".
+type mutationQuery struct {
+	cols []string
+	head string
+}
+
+func newMutationQuery(omit []string) mutationQuery {
+	var q mutationQuery
+	for _, c := range mutationColumns {
+		if !slices.Contains(omit, c) {
+			q.cols = append(q.cols, c)
+		}
+	}
+	quoted := make([]string, len(q.cols))
+	for i, c := range q.cols {
+		quoted[i] = `"` + c + `"`
+	}
+	q.head = "SELECT " + strings.Join(quoted, ", ") + " FROM push_mutations WHERE "
+	return q
+}
+
+// find runs the query and appends the rows to out.
+func (q mutationQuery) find(db *gorm.DB, out []PushMutation, where string, args ...any) ([]PushMutation, error) {
+	rows, err := db.Raw(q.head+where, args...).Rows()
+	if err != nil {
+		return out, err
+	}
+	defer rows.Close()
+	dest := make([]any, len(q.cols))
+	for rows.Next() {
+		out = append(out, PushMutation{})
+		m := &out[len(out)-1]
+		for i, c := range q.cols {
+			dest[i] = mutationField(m, c)
+		}
+		if err := rows.Scan(dest...); err != nil {
+			return out, fmt.Errorf("read push_mutations: %w", err)
+		}
+	}
+	return out, rows.Err()
+}
+
+// The queries of the push stage's hot paths.
+var (
+	planQuery   = newMutationQuery(planOmits)
+	resultQuery = newMutationQuery(resultOmits)
+)

@@ -1,0 +1,74 @@
+package store_test
+
+import (
+	"context"
+	"database/sql"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"gorm.io/gorm/schema"
+
+	"github.com/synchub/synchub/host/store"
+	"github.com/synchub/synchub/host/store/storetest"
+)
+
+// TestPlainMutationReads: the push stage's plain reader of push_mutations
+// knows every column of the model, and reads each into its field as gorm
+// does, NULLs and times included.
+func TestPlainMutationReads(t *testing.T) {
+	sch, err := schema.Parse(&store.PushMutation{}, &sync.Map{}, schema.NamingStrategy{})
+	require.NoError(t, err)
+	var cols []string
+	for _, f := range sch.Fields {
+		if f.DBName != "" {
+			cols = append(cols, f.DBName)
+		}
+	}
+	assert.ElementsMatch(t, cols, store.MutationColumns, "a column added to PushMutation must be added to mutationColumns")
+
+	storetest.ForEachDB(t, func(t *testing.T, s *store.Store) {
+		ctx := ctxT(t)
+		at := time.Date(2026, 12, 6, 10, 11, 12, 0, time.UTC)
+		full := store.PushMutation{Source: "crm", DeviceID: 7, UserID: 3, MutationID: "m1", Entity: "account", Op: "update",
+			RecordID: "r-1", BaseVersion: "v1", Fields: []byte(`{"name":"A"}`), BaseFields: []byte(`{"name":"B"}`),
+			ClientTime: &at, GroupID: "g", Hash: "h", Status: store.MutationPending}
+		bare := store.PushMutation{Source: "crm", DeviceID: 7, UserID: 3, MutationID: "m2", Entity: "account", Op: "create",
+			RecordID: "r-2", Fields: []byte(`{}`), Hash: "h2", Status: store.MutationPending}
+		_, err := s.AcceptMutations(ctx, []store.PushMutation{full, bare}, func(context.Context, *sql.Tx) error { return nil })
+		require.NoError(t, err)
+		require.NoError(t, s.PushTx(ctx, func(tx *store.PushTx) error {
+			rows, err := s.MutationsWithStatus(ctx, "crm", []string{store.MutationPending}, 10)
+			require.NoError(t, err)
+			require.Len(t, rows, 2)
+			return tx.UpdateMutations([]int64{rows[0].ID}, map[string]any{"status": store.MutationConflict, "parked": true,
+				"force": true, "reason": "r", "server_record": []byte(`{"id":"r-1"}`), "conflict_fields": []byte(`["name"]`),
+				"backend_id": "b-1", "result_version": "v2", "op_id": 9, "applied_seq": 5, "resolved_at": at})
+		}))
+		want, err := s.MutationsWithStatus(ctx, "crm", []string{store.MutationConflict, store.MutationPending}, 10)
+		require.NoError(t, err)
+		require.NoError(t, s.PushTx(ctx, func(tx *store.PushTx) error {
+			got, err := tx.ScanAllMutations("crm")
+			require.NoError(t, err)
+			require.Len(t, got, 2)
+			for i := range want {
+				for _, tm := range []*time.Time{&want[i].CreatedAt, &want[i].UpdatedAt, &got[i].CreatedAt, &got[i].UpdatedAt} {
+					*tm = tm.UTC()
+				}
+				for _, tm := range []**time.Time{&want[i].ClientTime, &want[i].ResolvedAt, &got[i].ClientTime, &got[i].ResolvedAt} {
+					if *tm != nil {
+						u := (*tm).UTC()
+						*tm = &u
+					}
+				}
+				assert.Equal(t, want[i], got[i])
+			}
+			assert.True(t, got[0].Parked && got[0].Force)
+			assert.Nil(t, got[1].BaseFields)
+			assert.Nil(t, got[1].ClientTime)
+			return nil
+		}))
+	})
+}
