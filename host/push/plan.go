@@ -583,6 +583,10 @@ func (pl *planner) freeze(p *prepared, groupKey string) error {
 		NextAttemptAt: pl.now, CreatedAt: pl.now}
 	if len(cp.raw) == 0 || p.rewritten {
 		op.Fields = encodeFields(p.fields)
+	} else {
+		// The op carries its one mutation's fields as stored: its row
+		// need not copy them.
+		op.SharedFields = true
 	}
 	if cp.kind == sdk.OpCreate {
 		op.RecordID, op.BaseVersion = cp.muts[0].RecordID, ""
@@ -591,7 +595,7 @@ func (pl *planner) freeze(p *prepared, groupKey string) error {
 		op.BaseVersion = ""
 	}
 	if cp.kind == sdk.OpDelete {
-		op.Fields = []byte("{}")
+		op.Fields, op.SharedFields = []byte("{}"), false
 	}
 	if len(p.deferred) > 0 {
 		op.Deferred = encodeFields(p.deferred)

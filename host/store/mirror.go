@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"gorm.io/gorm"
-	"gorm.io/gorm/clause"
 )
 
 // MirrorRecord is a record as the pull stage wants it mirrored: fields
@@ -418,13 +417,23 @@ func reconcile(tx *gorm.DB, b Batch, now time.Time) (n int, last int64, parts []
 func loadExisting(tx *gorm.DB, source, entity string, ids []string) (map[string]existing, error) {
 	out := make(map[string]existing, len(ids))
 	for part := range slices.Chunk(ids, chunk) {
-		var rows []existing
-		if err := tx.Model(&Record{}).Select("id", "version", "partition", "hash", "pass").
-			Where("source = ? AND entity = ? AND id IN ?", source, entity, part).Find(&rows).Error; err != nil {
+		q := newPlain(tx).sql(`SELECT id, version, "partition", hash, pass FROM records WHERE source = `).arg(source).
+			sql(" AND entity = ").arg(entity).sql(" AND id IN (").list(strs(part)...).sql(")")
+		rows, err := q.query(tx)
+		if err != nil {
 			return nil, fmt.Errorf("load existing records: %w", err)
 		}
-		for _, r := range rows {
+		for rows.Next() {
+			var r existing
+			if err := rows.Scan(&r.ID, &r.Version, &r.Partition, &r.Hash, &r.Pass); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("load existing records: %w", err)
+			}
 			out[r.ID] = r
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("load existing records: %w", err)
 		}
 	}
 	return out, nil
@@ -469,12 +478,19 @@ func upsertRecords(tx *gorm.DB, rows []Record) error {
 	if tx.Dialector.Name() == KindPostgres {
 		return upsertRecordsPG(tx, rows)
 	}
-	err := tx.Clauses(clause.OnConflict{
-		Columns:   []clause.Column{{Name: "source"}, {Name: "entity"}, {Name: "id"}},
-		DoUpdates: clause.AssignmentColumns([]string{"version", "modified_at", "fields", "hash", "partition", "seq", "pass"}),
-	}).CreateInBatches(&rows, chunk/2).Error
-	if err != nil {
-		return fmt.Errorf("upsert records: %w", err)
+	for part := range slices.Chunk(rows, chunk/2) {
+		q := newPlain(tx).sql(`INSERT INTO records (source, entity, id, version, modified_at, fields, hash, "partition", seq, pass) VALUES `)
+		for i, r := range part {
+			if i > 0 {
+				q.sql(",")
+			}
+			q.sql("(").list(r.Source, r.Entity, r.ID, r.Version, r.ModifiedAt, r.Fields, r.Hash, r.Partition, r.Seq, r.Pass).sql(")")
+		}
+		q.sql(` ON CONFLICT (source, entity, id) DO UPDATE SET version = excluded.version, modified_at = excluded.modified_at,
+fields = excluded.fields, hash = excluded.hash, "partition" = excluded."partition", seq = excluded.seq, pass = excluded.pass`)
+		if _, err := q.exec(tx); err != nil {
+			return fmt.Errorf("upsert records: %w", err)
+		}
 	}
 	return nil
 }
@@ -542,12 +558,19 @@ func upsertItems(tx *gorm.DB, rows []PartitionItem) error {
 	if tx.Dialector.Name() == KindPostgres {
 		return upsertItemsPG(tx, rows)
 	}
-	err := tx.Clauses(clause.OnConflict{
-		Columns:   []clause.Column{{Name: "source"}, {Name: "partition"}, {Name: "entity"}, {Name: "id"}},
-		DoUpdates: clause.AssignmentColumns([]string{"seq", "removed", "updated_at"}),
-	}).CreateInBatches(&rows, chunk).Error
-	if err != nil {
-		return fmt.Errorf("upsert partition items: %w", err)
+	for part := range slices.Chunk(rows, chunk) {
+		q := newPlain(tx).sql(`INSERT INTO partition_items (source, "partition", entity, id, seq, removed, updated_at) VALUES `)
+		for i, r := range part {
+			if i > 0 {
+				q.sql(",")
+			}
+			q.sql("(").list(r.Source, r.Partition, r.Entity, r.ID, r.Seq, r.Removed, r.UpdatedAt).sql(")")
+		}
+		q.sql(` ON CONFLICT (source, "partition", entity, id) DO UPDATE SET seq = excluded.seq, removed = excluded.removed,
+updated_at = excluded.updated_at`)
+		if _, err := q.exec(tx); err != nil {
+			return fmt.Errorf("upsert partition items: %w", err)
+		}
 	}
 	return nil
 }

@@ -104,7 +104,17 @@ type PushOp struct {
 	Kind        string `gorm:"size:10;not null"`
 	RecordID    string `gorm:"size:200;not null"`
 	BaseVersion string `gorm:"size:200;not null;default:''"`
-	Fields      []byte `gorm:"not null"`
+	// Fields is the op's fields as JSON. The row holds none (an empty
+	// value) when they are its one mutation's fields as stored
+	// (SharedFields): most ops carry a mutation unchanged, and copying
+	// its fields would write them twice more (the op's insert and its
+	// delete). The store's reads fill them in.
+	Fields []byte `gorm:"not null"`
+	// SharedFields marks an op whose fields are its one mutation's; its
+	// row does not copy them. The mutation's fields never change while
+	// it points to the op (a merged resolution replaces the fields only
+	// of a mutation whose op is gone).
+	SharedFields bool `gorm:"-"`
 	// Deferred holds lookup fields left out of a first pass, set by a
 	// second pass once their targets exist.
 	Deferred   []byte

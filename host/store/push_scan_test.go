@@ -72,3 +72,52 @@ func TestPlainMutationReads(t *testing.T) {
 		}))
 	})
 }
+
+// TestSharedOpFields: an op that carries its mutation's fields unchanged
+// is stored without them, and every read of the op gives them back.
+func TestSharedOpFields(t *testing.T) {
+	storetest.ForEachDB(t, func(t *testing.T, s *store.Store) {
+		ctx := ctxT(t)
+		m := store.PushMutation{Source: "crm", DeviceID: 1, UserID: 1, MutationID: "m1", Entity: "account", Op: "create",
+			RecordID: "r-1", Fields: []byte(`{"name":"A"}`), Hash: "h", Status: store.MutationPending}
+		_, err := s.AcceptMutations(ctx, []store.PushMutation{m}, func(context.Context, *sql.Tx) error { return nil })
+		require.NoError(t, err)
+		var shared, own, mut int64
+		require.NoError(t, s.PushTx(ctx, func(tx *store.PushTx) error {
+			open, err := tx.OpenMutations("crm", false)
+			require.NoError(t, err)
+			ops := []store.PushOp{
+				{Source: "crm", Key: "k1", Entity: "account", Kind: "create", RecordID: "r-1", Fields: open[0].Fields, SharedFields: true},
+				{Source: "crm", Key: "k2", Entity: "account", Kind: "update", RecordID: "r-2", Fields: []byte(`{"name":"B"}`)},
+			}
+			require.NoError(t, tx.InsertOps(ops))
+			assert.JSONEq(t, `{"name":"A"}`, string(ops[0].Fields), "the op in memory keeps its fields")
+			shared, own, mut = ops[0].ID, ops[1].ID, open[0].ID
+			return tx.UpdateMutations([]int64{open[0].ID}, map[string]any{"status": store.MutationInflight, "op_id": shared})
+		}))
+		var stored []byte
+		require.NoError(t, s.DB().Table("push_ops").Where("id = ?", shared).Select("fields").Row().Scan(&stored))
+		assert.Empty(t, stored, "the row does not copy the mutation's fields")
+		require.NoError(t, s.PushTx(ctx, func(tx *store.PushTx) error {
+			ops, err := tx.Ops("crm")
+			require.NoError(t, err)
+			require.Len(t, ops, 2)
+			assert.JSONEq(t, `{"name":"A"}`, string(ops[0].Fields))
+			assert.True(t, ops[0].SharedFields)
+			assert.JSONEq(t, `{"name":"B"}`, string(ops[1].Fields))
+			assert.False(t, ops[1].SharedFields)
+			op, ok, err := tx.Op(shared)
+			require.NoError(t, err)
+			require.True(t, ok)
+			assert.JSONEq(t, `{"name":"A"}`, string(op.Fields))
+			// A shared op whose mutation no longer points to it is an error,
+			// not an op without fields.
+			require.NoError(t, tx.UpdateMutations([]int64{mut}, map[string]any{"op_id": 0}))
+			_, _, err = tx.Op(shared)
+			assert.ErrorContains(t, err, "no mutation points to it")
+			_, _, err = tx.Op(own)
+			assert.NoError(t, err)
+			return nil
+		}))
+	})
+}

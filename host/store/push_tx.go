@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"strings"
+	"strconv"
 	"time"
 
 	"gorm.io/gorm"
@@ -72,6 +72,9 @@ func (t *PushTx) Ops(source string) ([]PushOp, error) {
 	if err := t.tx.Where("source = ?", source).Order("id").Find(&ops).Error; err != nil {
 		return nil, fmt.Errorf("push ops of %s: %w", source, err)
 	}
+	if err := t.fillShared(ops); err != nil {
+		return nil, fmt.Errorf("push ops of %s: %w", source, err)
+	}
 	return ops, nil
 }
 
@@ -84,7 +87,43 @@ func (t *PushTx) Op(id int64) (PushOp, bool, error) {
 	if len(ops) == 0 {
 		return PushOp{}, false, nil
 	}
+	if err := t.fillShared(ops); err != nil {
+		return PushOp{}, false, fmt.Errorf("push op %d: %w", id, err)
+	}
 	return ops[0], true, nil
+}
+
+// fillShared reads the fields of the ops whose rows hold none from their
+// mutations (PushOp.SharedFields).
+func (t *PushTx) fillShared(ops []PushOp) error {
+	at := map[int64]int{}
+	for i := range ops {
+		if len(ops[i].Fields) == 0 {
+			at[ops[i].ID] = i
+			ops[i].Fields, ops[i].SharedFields = nil, true
+		}
+	}
+	if len(at) == 0 {
+		return nil
+	}
+	ids := slices.Sorted(maps.Keys(at))
+	for part := range slices.Chunk(ids, chunk) {
+		var rows []PushMutation
+		if err := t.tx.Select("op_id", "fields").Where("op_id IN ?", part).Order("id").Find(&rows).Error; err != nil {
+			return fmt.Errorf("fields of ops: %w", err)
+		}
+		for _, m := range rows {
+			if i := at[m.OpID]; ops[i].Fields == nil {
+				ops[i].Fields = m.Fields
+			}
+		}
+	}
+	for _, i := range at {
+		if ops[i].Fields == nil {
+			return fmt.Errorf("op %d: its fields are its mutation's, and no mutation points to it", ops[i].ID)
+		}
+	}
+	return nil
 }
 
 // MutationsOfOp returns the mutations an op carries, oldest first, without
@@ -116,35 +155,44 @@ func (t *PushTx) DeviceCreates(source string, deviceID int64, entity string, rec
 
 // InsertOp stores a new op (its ID is set).
 func (t *PushTx) InsertOp(op *PushOp) error {
-	if op.NextAttemptAt.IsZero() {
-		op.NextAttemptAt = time.Now().UTC()
+	ops := []PushOp{*op}
+	if err := t.InsertOps(ops); err != nil {
+		return err
 	}
-	if op.Fields == nil {
-		op.Fields = []byte("{}")
-	}
-	if err := t.tx.Create(op).Error; err != nil {
-		return fmt.Errorf("insert push op: %w", err)
-	}
+	*op = ops[0]
 	return nil
 }
 
 // InsertOps stores new ops with one INSERT per chunk (their IDs are set).
+// An op with SharedFields is stored without its fields, which stay in
+// memory as they were.
 func (t *PushTx) InsertOps(ops []PushOp) error {
 	if len(ops) == 0 {
 		return nil
 	}
 	now := time.Now().UTC()
-	for i := range ops {
-		if ops[i].NextAttemptAt.IsZero() {
-			ops[i].NextAttemptAt = now
+	rows := slices.Clone(ops)
+	for i := range rows {
+		if rows[i].NextAttemptAt.IsZero() {
+			rows[i].NextAttemptAt = now
 		}
-		if ops[i].Fields == nil {
-			ops[i].Fields = []byte("{}")
+		switch {
+		case rows[i].SharedFields:
+			rows[i].Fields = []byte{}
+		case len(rows[i].Fields) == 0:
+			rows[i].Fields = []byte("{}")
 		}
 	}
-	if err := t.tx.CreateInBatches(ops, chunk/2).Error; err != nil {
+	if err := t.tx.CreateInBatches(rows, chunk/2).Error; err != nil {
 		return fmt.Errorf("insert push ops: %w", err)
 	}
+	for i := range rows {
+		rows[i].Fields = ops[i].Fields
+		if !rows[i].SharedFields && len(rows[i].Fields) == 0 {
+			rows[i].Fields = []byte("{}")
+		}
+	}
+	copy(ops, rows)
 	return nil
 }
 
@@ -152,28 +200,43 @@ func (t *PushTx) InsertOps(ops []PushOp) error {
 // of each, the mutation's own value (each[column][mutation id]: int64 for
 // an integer column, else string), with one UPDATE per chunk.
 func (t *PushTx) UpdateMutationsEach(ids []int64, cols map[string]any, each map[string]map[int64]any) error {
-	c := make(map[string]any, len(cols)+len(each)+1)
-	maps.Copy(c, cols)
-	c["updated_at"] = time.Now().UTC()
+	if len(each) == 0 {
+		return t.UpdateMutations(ids, cols)
+	}
+	now := time.Now().UTC()
+	set := slices.Sorted(maps.Keys(cols)) // the same text for the same columns
+	own := slices.Sorted(maps.Keys(each))
 	for part := range slices.Chunk(ids, chunk) {
-		for col, vals := range each {
-			var b strings.Builder
-			args := make([]any, 0, 2*len(part))
-			b.WriteString("CASE id")
-			for _, id := range part {
-				// Typed parameters: PostgreSQL cannot infer a CASE's
-				// result type from parameters alone.
-				if _, isInt := vals[id].(int64); isInt {
-					b.WriteString(" WHEN ? THEN CAST(? AS BIGINT)")
-				} else {
-					b.WriteString(" WHEN ? THEN CAST(? AS TEXT)")
-				}
-				args = append(args, id, vals[id])
-			}
-			b.WriteString(" END")
-			c[col] = gorm.Expr(b.String(), args...)
+		// One UPDATE … FROM (VALUES (id, value…), …): each row finds its
+		// values by the join, where a CASE would compare each row's id
+		// with every id of the chunk.
+		q := newPlain(t.tx).sql("UPDATE push_mutations SET updated_at = ").arg(now)
+		for _, c := range set {
+			q.sql(`, "` + c + `" = `).arg(cols[c])
 		}
-		if err := t.tx.Model(&PushMutation{}).Where("id IN ?", part).Updates(c).Error; err != nil {
+		for i, c := range own {
+			q.sql(`, "` + c + `" = v.column` + strconv.Itoa(i+2))
+		}
+		q.sql(" FROM (VALUES ")
+		for i, id := range part {
+			if i > 0 {
+				q.sql(",")
+			}
+			// Typed values: PostgreSQL cannot infer a VALUES list's
+			// column types from parameters alone.
+			q.sql("(CAST(").arg(id).sql(" AS BIGINT)")
+			for _, c := range own {
+				v := each[c][id]
+				if _, isInt := v.(int64); isInt {
+					q.sql(", CAST(").arg(v).sql(" AS BIGINT)")
+				} else {
+					q.sql(", CAST(").arg(v).sql(" AS TEXT)")
+				}
+			}
+			q.sql(")")
+		}
+		q.sql(") AS v WHERE push_mutations.id = v.column1")
+		if _, err := q.exec(t.tx); err != nil {
 			return fmt.Errorf("update mutations: %w", err)
 		}
 	}
@@ -223,13 +286,25 @@ func (t *PushTx) UpdateMutations(ids []int64, cols map[string]any) error {
 func (t *PushTx) Waiting(source string, deviceID int64, entity string, ids []string) ([]PushMutation, error) {
 	var out []PushMutation
 	for part := range slices.Chunk(ids, chunk) {
-		var rows []PushMutation
-		if err := t.tx.Select("id", "device_id", "entity", "record_id", "base_version", "status").
-			Where("source = ? AND device_id = ? AND entity = ? AND record_id IN ? AND status IN ?",
-				source, deviceID, entity, part, []string{MutationPending, MutationBlocked}).Order("id").Find(&rows).Error; err != nil {
+		q := newPlain(t.tx).sql("SELECT id, device_id, entity, record_id, base_version, status FROM push_mutations WHERE source = ").arg(source).
+			sql(" AND device_id = ").arg(deviceID).sql(" AND entity = ").arg(entity).
+			sql(" AND record_id IN (").list(strs(part)...).sql(") AND status IN (").list(MutationPending, MutationBlocked).sql(") ORDER BY id")
+		rows, err := q.query(t.tx)
+		if err != nil {
 			return nil, fmt.Errorf("waiting mutations of device %d: %w", deviceID, err)
 		}
-		out = append(out, rows...)
+		for rows.Next() {
+			var m PushMutation
+			if err := rows.Scan(&m.ID, &m.DeviceID, &m.Entity, &m.RecordID, &m.BaseVersion, &m.Status); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("waiting mutations of device %d: %w", deviceID, err)
+			}
+			out = append(out, m)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("waiting mutations of device %d: %w", deviceID, err)
+		}
 	}
 	return out, nil
 }
