@@ -465,6 +465,28 @@ func appendLookup(buf []byte, a *attrMeta, raw, target string) []byte {
 	if target == "" && len(a.targets) > 0 {
 		target = a.targets[0]
 	}
-	ref, _ := json.Marshal(map[string]any{"entity": target, "id": strings.ToLower(v.Str)})
-	return append(buf, ref...)
+	id := strings.ToLower(v.Str)
+	if !plainJSON(target) || !plainJSON(id) {
+		ref, _ := json.Marshal(map[string]any{"entity": target, "id": id})
+		return append(buf, ref...)
+	}
+	// Table names and GUIDs need no escaping: written as json.Marshal
+	// would write the map, without its reflection (a lookup per record).
+	buf = append(buf, `{"entity":"`...)
+	buf = append(buf, target...)
+	buf = append(buf, `","id":"`...)
+	buf = append(buf, id...)
+	return append(buf, `"}`...)
+}
+
+// plainJSON reports whether s is written in JSON as it is, between
+// quotes: letters, digits, '-', '_' and '.' only.
+func plainJSON(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -90,5 +91,31 @@ func TestRawRecordIsRecord(t *testing.T) {
 	cv.raw = cv.rawPlan()
 	if _, err := cv.rawRecord(json.RawMessage(`{"name":"no key"}`)); err == nil {
 		t.Error("a row without its key is accepted")
+	}
+}
+
+// TestAppendLookupAsMarshal: a lookup is written as json.Marshal writes
+// {"entity", "id"}, whether its names need escaping or not.
+func TestAppendLookupAsMarshal(t *testing.T) {
+	a := &attrMeta{name: "parentcustomerid", typ: sdk.TypeLookup, targets: []string{"account"}}
+	for _, tc := range []struct{ raw, target string }{
+		{`"A1B2C3D4-0000-0000-0000-000000000001"`, "contact"},
+		{`"a1b2c3d4-0000-0000-0000-000000000001"`, ""},
+		{`"id with \"quotes\" <and> é"`, "new_table.x"},
+		{`"x"`, "bad\u2028name"},
+	} {
+		got := appendLookup(nil, a, tc.raw, tc.target)
+		var id string
+		if err := json.Unmarshal([]byte(tc.raw), &id); err != nil {
+			t.Fatal(err)
+		}
+		target := tc.target
+		if target == "" {
+			target = "account"
+		}
+		want, _ := json.Marshal(map[string]any{"entity": target, "id": strings.ToLower(id)})
+		if string(got) != string(want) {
+			t.Errorf("lookup %s → %s, want %s", tc.raw, got, want)
+		}
 	}
 }
