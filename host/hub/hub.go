@@ -217,6 +217,9 @@ func (h *Hub) Files() *files.Syncer { return h.files }
 // Sources are the hub's checked sources.
 func (h *Hub) Sources() *Sources { return h.sources }
 
+// Metrics gathers the hub's metrics, as the /metrics endpoint serves them.
+func (h *Hub) Metrics() prometheus.Gatherer { return h.reg }
+
 // Start starts the background work until ctx ends: scheduled pulls (and
 // the push and file jobs), and asking again about logins a back end could
 // not be asked about.

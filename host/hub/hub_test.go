@@ -102,6 +102,18 @@ source "chaos" {
 		if r := src.Host.State().Restarts; r < 1 {
 			t.Errorf("the plugin was restarted %d times, want at least 1", r)
 		}
+		// What /metrics serves, an embedder gathers too.
+		families, err := h.Metrics().Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var restarts bool
+		for _, f := range families {
+			restarts = restarts || strings.Contains(f.GetName(), "restart")
+		}
+		if !restarts {
+			t.Errorf("the hub's metrics have no plugin restarts: %d families", len(families))
+		}
 	})
 }
 
