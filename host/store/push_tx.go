@@ -183,7 +183,7 @@ func (t *PushTx) InsertOps(ops []PushOp) error {
 			rows[i].Fields = []byte("{}")
 		}
 	}
-	if err := t.tx.CreateInBatches(rows, chunk/2).Error; err != nil {
+	if err := insertOps(t.tx, rows, now); err != nil {
 		return fmt.Errorf("insert push ops: %w", err)
 	}
 	for i := range rows {
@@ -432,4 +432,52 @@ func (t *PushTx) MutationsOfOps(opIDs []int64) (map[int64][]PushMutation, error)
 		}
 	}
 	return out, nil
+}
+
+// insertOps writes ops with one INSERT … RETURNING per chunk (a plain
+// statement: see plain) and sets their IDs, matched by key.
+func insertOps(tx *gorm.DB, ops []PushOp, now time.Time) error {
+	for part := range slices.Chunk(ops, chunk/2) {
+		q := newPlain(tx).sql(`INSERT INTO push_ops (source, "key", entity, kind, record_id, base_version, fields, deferred,
+second_pass, group_key, attempts, resends, lost, dead, sent_seq, next_attempt_at, last_error, created_at) VALUES `)
+		at := make(map[string]int, len(part))
+		for i := range part {
+			op := &part[i]
+			if op.CreatedAt.IsZero() {
+				op.CreatedAt = now
+			}
+			at[op.Key] = i
+			if i > 0 {
+				q.sql(",")
+			}
+			q.sql("(").list(op.Source, op.Key, op.Entity, op.Kind, op.RecordID, op.BaseVersion, op.Fields, op.Deferred,
+				op.SecondPass, op.GroupKey, op.Attempts, op.Resends, op.Lost, op.Dead, op.SentSeq, op.NextAttemptAt,
+				op.LastError, op.CreatedAt).sql(")")
+		}
+		rows, err := q.sql(` RETURNING id, "key"`).query(tx)
+		if err != nil {
+			return err
+		}
+		n := 0
+		for rows.Next() {
+			var id int64
+			var key string
+			if err := rows.Scan(&id, &key); err != nil {
+				rows.Close()
+				return err
+			}
+			if i, ok := at[key]; ok {
+				part[i].ID = id
+				n++
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if n != len(part) {
+			return fmt.Errorf("%d ops written, %d ids returned", len(part), n)
+		}
+	}
+	return nil
 }
