@@ -112,7 +112,8 @@ func (b *bench) p5Note() string {
 	}
 	fmt.Fprintf(&s, "**P5**: the hub alone, its back end answering every Upload at once, applies %.2f × the raw `$batch` rate: "+
 		"%s. Exactly once costs each mutation durable writes on the "+
-		"store's one writer: its op is inserted and the mutation marked in flight before the call, then the record goes to the mirror "+
+		"store's one writer: its op is inserted (without the mutation's fields, which it shares) and the mutation marked in flight "+
+		"before the call, then the record goes to the mirror "+
 		"(record, partition item), the mutation is marked applied with its seq and the op deleted, one transaction per batch of %d. ",
 		b.p5alone, bound, uploadBatch)
 	if path := b.profilePath("p5-hub-cpu.pprof"); path != "" {
@@ -130,7 +131,9 @@ func (b *bench) p5Note() string {
 	}
 	if b.missed("P5", "PostgreSQL") {
 		s.WriteString("On PostgreSQL the stage is slower than on SQLite: each of the dozen or so statements a batch's plan " +
-			"and record take is a round trip to the server, whose process shares the same cores. ")
+			"and record take is a round trip to the server, whose process shares the same cores, and each of the two status " +
+			"changes of a mutation (in flight, applied) writes a new version of its whole row, fields included, with an entry " +
+			"in each of its indexes (the status is indexed, so PostgreSQL cannot update the row in place). ")
 	}
 	var benchCPU, pluginCPU float64
 	if path := b.profilePath("p5-cpu.pprof"); path != "" {

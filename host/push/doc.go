@@ -35,7 +35,9 @@
 // push_ops) in a transaction that also marks its mutations in flight, then
 // sends it, then records its result in another transaction. The op's key
 // (a UUID) is the mutation id the connector sees, and the op's content
-// never changes once written, so a re-send after a lost answer, a timeout,
+// never changes once written (an op that carries one mutation as it was
+// stored shares that mutation's fields instead of copying them:
+// store.PushOp.SharedFields), so a re-send after a lost answer, a timeout,
 // a crash or a restart is the same op under the same key, which the SDK
 // contract makes idempotent. Whatever changes an op's content (a conflict
 // resolution, lookups left for a second pass) replaces it with a new op and
