@@ -507,20 +507,12 @@ ON CONFLICT (source, "partition", entity, id) DO UPDATE SET seq = excluded.seq, 
 updated_at = excluded.updated_at`
 )
 
-// execArrays runs a statement whose parameters are arrays on the
-// transaction's connection, around gorm (which would expand a slice into a
-// list), and reports it to gorm's logger as gorm reports its own, so slow
-// statements and errors are logged alike.
+// execArrays runs a statement whose parameters are arrays as a plain
+// statement (gorm would expand a slice into a list).
 func execArrays(tx *gorm.DB, sql string, args ...any) error {
-	begin := time.Now()
-	res, err := tx.Statement.ConnPool.ExecContext(tx.Statement.Context, sql, args...)
-	tx.Logger.Trace(tx.Statement.Context, begin, func() (string, int64) {
-		n := int64(-1)
-		if res != nil {
-			n, _ = res.RowsAffected()
-		}
-		return sql, n
-	}, err)
+	p := newPlain(tx).sql(sql)
+	p.args = args
+	_, err := p.exec(tx)
 	return err
 }
 
