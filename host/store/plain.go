@@ -86,12 +86,3 @@ func strs(ids []string) []any {
 	}
 	return out
 }
-
-// int64s returns ids as a list of arguments.
-func int64s(ids []int64) []any {
-	out := make([]any, len(ids))
-	for i, id := range ids {
-		out[i] = id
-	}
-	return out
-}
