@@ -393,10 +393,8 @@ func (b *bench) runP6(ctx context.Context, rounds []pullRound) {
 		ref, list(small, mb), how, thousands(int64(b.o.records)), list(big, mb))
 }
 
-// startProfile starts this process's CPU profile into the profile
-// directory; the returned func stops it.
-// profileFile returns the path of a profile another process writes, and
-// lists it with the run's profiles.
+// profileFile returns the path of a profile in the profile directory, and
+// lists it with the run's profiles (another process may write it).
 func (b *bench) profileFile(name string) (string, error) {
 	dir, err := filepath.Abs(b.o.profileDir)
 	if err == nil {
@@ -410,25 +408,25 @@ func (b *bench) profileFile(name string) (string, error) {
 	return path, nil
 }
 
+// startProfile starts this process's CPU profile into the profile
+// directory; the returned func stops it.
 func (b *bench) startProfile(name string) (stop func()) {
-	dir, err := filepath.Abs(b.o.profileDir)
-	if err == nil {
-		err = os.MkdirAll(dir, 0o755)
+	path, err := b.profileFile(name)
+	if err != nil {
+		b.logf("profile %s: %v", name, err)
+		return func() {}
 	}
-	var f *os.File
-	if err == nil {
-		f, err = os.Create(filepath.Join(dir, name))
-	}
+	f, err := os.Create(path)
 	if err == nil {
 		if err = pprof.StartCPUProfile(f); err != nil {
 			f.Close()
 		}
 	}
 	if err != nil {
+		b.profiles = b.profiles[:len(b.profiles)-1] // not written
 		b.logf("profile %s: %v", name, err)
 		return func() {}
 	}
-	b.profiles = append(b.profiles, filepath.Join(dir, name))
 	return func() {
 		pprof.StopCPUProfile()
 		f.Close()

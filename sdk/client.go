@@ -95,13 +95,9 @@ func (p *inProcess) Fetch(ctx context.Context, req FetchRequest, recv func(Page)
 			if err := checkPage(req, pg); err != nil {
 				return err
 			}
-			// Raw fields are checked as the gRPC client checks them: the
-			// hub stores them as they are.
-			for _, r := range pg.Records {
-				if r.Fields == nil && len(r.Raw) > 0 {
-					if err := checkRawFields(r.ID, r.Raw); err != nil {
-						return err
-					}
+			for i := range pg.Records {
+				if err := checkRecordRaw(&pg.Records[i]); err != nil {
+					return err
 				}
 			}
 			return recv(pg)
@@ -146,8 +142,8 @@ func (p *inProcess) Upload(ctx context.Context, req UploadRequest) (r UploadResp
 		err = checkResults(req, r)
 	}
 	for _, res := range r.Results {
-		if err == nil && res.Record != nil && res.Record.Fields == nil && len(res.Record.Raw) > 0 {
-			err = checkRawFields(res.Record.ID, res.Record.Raw)
+		if err == nil && res.Record != nil {
+			err = checkRecordRaw(res.Record)
 		}
 	}
 	return r, err

@@ -72,6 +72,16 @@ func checkRawFields(id string, raw []byte) error {
 	return nil
 }
 
+// checkRecordRaw checks a record a connector in the host's process wrote
+// as JSON (Raw, no Fields) as the gRPC client checks what a plugin sends:
+// the host stores the JSON as it is.
+func checkRecordRaw(r *Record) error {
+	if r.Fields != nil || len(r.Raw) == 0 {
+		return nil
+	}
+	return checkRawFields(r.ID, r.Raw)
+}
+
 func fileToPB(f File) *pb.File {
 	return &pb.File{Id: f.ID, Name: f.Name, Size: f.Size, MimeType: f.MimeType, ModifiedAtUnixNano: timeToNano(f.ModifiedAt),
 		Hash: f.Hash, Version: f.Version, Path: f.Path, Record: &pb.RecordRef{Entity: f.Record.Entity, Id: f.Record.ID, Name: f.Record.Name}}

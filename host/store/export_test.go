@@ -8,5 +8,6 @@ var MutationColumns = mutationColumns
 // ScanAllMutations reads source's mutations, every column, through the
 // push stage's plain reader.
 func (t *PushTx) ScanAllMutations(source string) ([]PushMutation, error) {
-	return newMutationQuery(nil).find(t.tx, nil, "source = ? ORDER BY id", source)
+	q := newMutationQuery(nil)
+	return q.find(t.tx, q.start(t.tx).sql("source = ").arg(source).sql(" ORDER BY id"), nil)
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"slices"
 	"sync/atomic"
@@ -419,20 +420,13 @@ func loadExisting(tx *gorm.DB, source, entity string, ids []string) (map[string]
 	for part := range slices.Chunk(ids, chunk) {
 		q := newPlain(tx).sql(`SELECT id, version, "partition", hash, pass FROM records WHERE source = `).arg(source).
 			sql(" AND entity = ").arg(entity).sql(" AND id IN (").list(strs(part)...).sql(")")
-		rows, err := q.query(tx)
-		if err != nil {
-			return nil, fmt.Errorf("load existing records: %w", err)
-		}
-		for rows.Next() {
+		err := q.each(tx, func(rows *sql.Rows) error {
 			var r existing
-			if err := rows.Scan(&r.ID, &r.Version, &r.Partition, &r.Hash, &r.Pass); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("load existing records: %w", err)
-			}
+			err := rows.Scan(&r.ID, &r.Version, &r.Partition, &r.Hash, &r.Pass)
 			out[r.ID] = r
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+			return err
+		})
+		if err != nil {
 			return nil, fmt.Errorf("load existing records: %w", err)
 		}
 	}
@@ -479,32 +473,32 @@ func upsertRecords(tx *gorm.DB, rows []Record) error {
 		return upsertRecordsPG(tx, rows)
 	}
 	for part := range slices.Chunk(rows, chunk/2) {
-		q := newPlain(tx).sql(`INSERT INTO records (source, entity, id, version, modified_at, fields, hash, "partition", seq, pass) VALUES `)
-		for i, r := range part {
-			if i > 0 {
-				q.sql(",")
-			}
-			q.sql("(").list(r.Source, r.Entity, r.ID, r.Version, r.ModifiedAt, r.Fields, r.Hash, r.Partition, r.Seq, r.Pass).sql(")")
+		q := newPlain(tx).sql(insertRecords + " VALUES ")
+		for _, r := range part {
+			q.row(r.Source, r.Entity, r.ID, r.Version, r.ModifiedAt, r.Fields, r.Hash, r.Partition, r.Seq, r.Pass)
 		}
-		q.sql(` ON CONFLICT (source, entity, id) DO UPDATE SET version = excluded.version, modified_at = excluded.modified_at,
-fields = excluded.fields, hash = excluded.hash, "partition" = excluded."partition", seq = excluded.seq, pass = excluded.pass`)
-		if _, err := q.exec(tx); err != nil {
+		if _, err := q.sql(recordsConflict).exec(tx); err != nil {
 			return fmt.Errorf("upsert records: %w", err)
 		}
 	}
 	return nil
 }
 
-// The PostgreSQL upserts from one array per column.
+// The upserts of records and partition items: SQLite's take a VALUES
+// list, PostgreSQL's one array per column.
 const (
-	upsertRecordsSQL = `INSERT INTO records (source, entity, id, version, modified_at, fields, hash, "partition", seq, pass)
-SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::bytea[], $7::text[], $8::text[], $9::bigint[], $10::bigint[])
-ON CONFLICT (source, entity, id) DO UPDATE SET version = excluded.version, modified_at = excluded.modified_at,
+	insertRecords   = `INSERT INTO records (source, entity, id, version, modified_at, fields, hash, "partition", seq, pass)`
+	recordsConflict = ` ON CONFLICT (source, entity, id) DO UPDATE SET version = excluded.version, modified_at = excluded.modified_at,
 fields = excluded.fields, hash = excluded.hash, "partition" = excluded."partition", seq = excluded.seq, pass = excluded.pass`
-	upsertItemsSQL = `INSERT INTO partition_items (source, "partition", entity, id, seq, removed, updated_at)
-SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::boolean[], $7::timestamptz[])
-ON CONFLICT (source, "partition", entity, id) DO UPDATE SET seq = excluded.seq, removed = excluded.removed,
+	upsertRecordsSQL = insertRecords + `
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::bytea[], $7::text[], $8::text[], $9::bigint[], $10::bigint[])` +
+		recordsConflict
+	insertItems   = `INSERT INTO partition_items (source, "partition", entity, id, seq, removed, updated_at)`
+	itemsConflict = ` ON CONFLICT (source, "partition", entity, id) DO UPDATE SET seq = excluded.seq, removed = excluded.removed,
 updated_at = excluded.updated_at`
+	upsertItemsSQL = insertItems + `
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::boolean[], $7::timestamptz[])` +
+		itemsConflict
 )
 
 // execArrays runs a statement whose parameters are arrays as a plain
@@ -551,16 +545,11 @@ func upsertItems(tx *gorm.DB, rows []PartitionItem) error {
 		return upsertItemsPG(tx, rows)
 	}
 	for part := range slices.Chunk(rows, chunk) {
-		q := newPlain(tx).sql(`INSERT INTO partition_items (source, "partition", entity, id, seq, removed, updated_at) VALUES `)
-		for i, r := range part {
-			if i > 0 {
-				q.sql(",")
-			}
-			q.sql("(").list(r.Source, r.Partition, r.Entity, r.ID, r.Seq, r.Removed, r.UpdatedAt).sql(")")
+		q := newPlain(tx).sql(insertItems + " VALUES ")
+		for _, r := range part {
+			q.row(r.Source, r.Partition, r.Entity, r.ID, r.Seq, r.Removed, r.UpdatedAt)
 		}
-		q.sql(` ON CONFLICT (source, "partition", entity, id) DO UPDATE SET seq = excluded.seq, removed = excluded.removed,
-updated_at = excluded.updated_at`)
-		if _, err := q.exec(tx); err != nil {
+		if _, err := q.sql(itemsConflict).exec(tx); err != nil {
 			return fmt.Errorf("upsert partition items: %w", err)
 		}
 	}

@@ -21,6 +21,7 @@ type plain struct {
 	pg   bool
 	b    strings.Builder
 	args []any
+	rows int // rows of a VALUES list written by row
 }
 
 func newPlain(tx *gorm.DB) *plain {
@@ -56,6 +57,17 @@ func (p *plain) list(vs ...any) *plain {
 	return p
 }
 
+// row appends a row of a VALUES list: its placeholders in parentheses,
+// after a comma but for the first row.
+func (p *plain) row(vs ...any) *plain {
+	if p.rows > 0 {
+		p.b.WriteByte(',')
+	}
+	p.rows++
+	p.b.WriteByte('(')
+	return p.list(vs...).sql(")")
+}
+
 func (p *plain) exec(tx *gorm.DB) (sql.Result, error) {
 	begin := time.Now()
 	text := p.b.String()
@@ -78,8 +90,32 @@ func (p *plain) query(tx *gorm.DB) (*sql.Rows, error) {
 	return rows, err
 }
 
+// each runs the query and calls scan for each row it returns.
+func (p *plain) each(tx *gorm.DB, scan func(*sql.Rows) error) error {
+	rows, err := p.query(tx)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := scan(rows); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
 // strs returns ids as a list of arguments.
 func strs(ids []string) []any {
+	out := make([]any, len(ids))
+	for i, id := range ids {
+		out[i] = id
+	}
+	return out
+}
+
+// int64s returns ids as a list of arguments.
+func int64s(ids []int64) []any {
 	out := make([]any, len(ids))
 	for i, id := range ids {
 		out[i] = id

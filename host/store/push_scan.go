@@ -1,6 +1,7 @@
 package store
 
 import (
+	"database/sql"
 	"fmt"
 	"slices"
 	"strings"
@@ -75,12 +76,11 @@ func mutationField(m *PushMutation, col string) any {
 	panic("store: push_mutations has no column " + col)
 }
 
-// mutationQuery reads push_mutations' rows without the omitted columns
-// through database/sql, each column straight into its field: the push
-// stage reads thousands of rows per plan, and gorm's reflection per row
-// and column cost as much as SQLite's reading them. It is a SELECT of the
-// columns with where (gorm's placeholders and slice expansion), or the
-// whole statement's end after "FROM push_mutations WHERE".
+// mutationQuery reads push_mutations' rows without the omitted columns as
+// a plain statement, each column straight into its field: the push stage
+// reads thousands of rows per plan, and gorm's reflection per row and
+// column cost as much as SQLite's reading them. start begins the SELECT of
+// the columns up to its WHERE; the caller writes the condition.
 type mutationQuery struct {
 	cols []string
 	head string
@@ -101,25 +101,24 @@ func newMutationQuery(omit []string) mutationQuery {
 	return q
 }
 
-// find runs the query and appends the rows to out.
-func (q mutationQuery) find(db *gorm.DB, out []PushMutation, where string, args ...any) ([]PushMutation, error) {
-	rows, err := db.Raw(q.head+where, args...).Rows()
-	if err != nil {
-		return out, err
-	}
-	defer rows.Close()
+// start begins the query: the condition follows.
+func (q mutationQuery) start(tx *gorm.DB) *plain { return newPlain(tx).sql(q.head) }
+
+// find runs the query start began and appends the rows to out.
+func (q mutationQuery) find(tx *gorm.DB, stmt *plain, out []PushMutation) ([]PushMutation, error) {
 	dest := make([]any, len(q.cols))
-	for rows.Next() {
+	err := stmt.each(tx, func(rows *sql.Rows) error {
 		out = append(out, PushMutation{})
 		m := &out[len(out)-1]
 		for i, c := range q.cols {
 			dest[i] = mutationField(m, c)
 		}
-		if err := rows.Scan(dest...); err != nil {
-			return out, fmt.Errorf("read push_mutations: %w", err)
-		}
+		return rows.Scan(dest...)
+	})
+	if err != nil {
+		return out, fmt.Errorf("read push_mutations: %w", err)
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // The queries of the push stage's hot paths.

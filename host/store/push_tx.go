@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"maps"
 	"slices"
@@ -44,22 +45,22 @@ var resultOmits = []string{"fields", "server_record", "conflict_fields", "update
 // PostgreSQL the pending and blocked rows are locked FOR UPDATE SKIP
 // LOCKED, so a concurrent planner skips them.
 func (t *PushTx) OpenMutations(source string, lock bool) ([]PushMutation, error) {
+	q := planQuery.start(t.tx).sql("source = ").arg(source)
+	var rows []PushMutation
+	var err error
 	if lock && t.s.kind == KindPostgres {
-		rows, err := planQuery.find(t.tx, nil, "source = ? AND status IN ? ORDER BY id FOR UPDATE SKIP LOCKED",
-			source, []string{MutationPending, MutationBlocked})
-		if err != nil {
-			return nil, fmt.Errorf("open mutations of %s: %w", source, err)
-		}
-		rows, err = planQuery.find(t.tx, rows, "source = ? AND (status = ? OR (status = ? AND parked = ?)) ORDER BY id",
-			source, MutationInflight, MutationConflict, true)
-		if err != nil {
-			return nil, fmt.Errorf("open mutations of %s: %w", source, err)
+		q.sql(" AND status IN (").list(MutationPending, MutationBlocked).sql(") ORDER BY id FOR UPDATE SKIP LOCKED")
+		if rows, err = planQuery.find(t.tx, q, nil); err == nil {
+			rest := planQuery.start(t.tx).sql("source = ").arg(source).sql(" AND (status = ").arg(MutationInflight).
+				sql(" OR (status = ").arg(MutationConflict).sql(" AND parked = ").arg(true).sql(")) ORDER BY id")
+			rows, err = planQuery.find(t.tx, rest, rows)
 		}
 		slices.SortFunc(rows, func(a, b PushMutation) int { return int(a.ID - b.ID) })
-		return rows, nil
+	} else {
+		q.sql(" AND (status IN (").list(MutationPending, MutationBlocked, MutationInflight).sql(") OR (status = ").
+			arg(MutationConflict).sql(" AND parked = ").arg(true).sql(")) ORDER BY id")
+		rows, err = planQuery.find(t.tx, q, nil)
 	}
-	rows, err := planQuery.find(t.tx, nil, "source = ? AND (status IN ? OR (status = ? AND parked = ?)) ORDER BY id", source,
-		[]string{MutationPending, MutationBlocked, MutationInflight}, MutationConflict, true)
 	if err != nil {
 		return nil, fmt.Errorf("open mutations of %s: %w", source, err)
 	}
@@ -126,14 +127,11 @@ func (t *PushTx) fillShared(ops []PushOp) error {
 	return nil
 }
 
-// MutationsOfOp returns the mutations an op carries, oldest first, without
-// Fields, ServerRecord and ConflictFields.
+// MutationsOfOp returns the mutations an op carries, oldest first, as
+// MutationsOfOps reads them.
 func (t *PushTx) MutationsOfOp(opID int64) ([]PushMutation, error) {
-	var rows []PushMutation
-	if err := t.tx.Omit(resultOmits...).Where("op_id = ? AND status = ?", opID, MutationInflight).Order("id").Find(&rows).Error; err != nil {
-		return nil, fmt.Errorf("mutations of op %d: %w", opID, err)
-	}
-	return rows, nil
+	byOp, err := t.MutationsOfOps([]int64{opID})
+	return byOp[opID], err
 }
 
 // Mutation returns one mutation, or ErrNotFound.
@@ -167,32 +165,21 @@ func (t *PushTx) InsertOp(op *PushOp) error {
 // An op with SharedFields is stored without its fields, which stay in
 // memory as they were.
 func (t *PushTx) InsertOps(ops []PushOp) error {
-	if len(ops) == 0 {
-		return nil
-	}
 	now := time.Now().UTC()
-	rows := slices.Clone(ops)
-	for i := range rows {
-		if rows[i].NextAttemptAt.IsZero() {
-			rows[i].NextAttemptAt = now
+	for i := range ops {
+		if ops[i].NextAttemptAt.IsZero() {
+			ops[i].NextAttemptAt = now
 		}
-		switch {
-		case rows[i].SharedFields:
-			rows[i].Fields = []byte{}
-		case len(rows[i].Fields) == 0:
-			rows[i].Fields = []byte("{}")
+		if ops[i].CreatedAt.IsZero() {
+			ops[i].CreatedAt = now
+		}
+		if !ops[i].SharedFields && len(ops[i].Fields) == 0 {
+			ops[i].Fields = []byte("{}")
 		}
 	}
-	if err := insertOps(t.tx, rows, now); err != nil {
+	if err := insertOps(t.tx, ops); err != nil {
 		return fmt.Errorf("insert push ops: %w", err)
 	}
-	for i := range rows {
-		rows[i].Fields = ops[i].Fields
-		if !rows[i].SharedFields && len(rows[i].Fields) == 0 {
-			rows[i].Fields = []byte("{}")
-		}
-	}
-	copy(ops, rows)
 	return nil
 }
 
@@ -289,20 +276,13 @@ func (t *PushTx) Waiting(source string, deviceID int64, entity string, ids []str
 		q := newPlain(t.tx).sql("SELECT id, device_id, entity, record_id, base_version, status FROM push_mutations WHERE source = ").arg(source).
 			sql(" AND device_id = ").arg(deviceID).sql(" AND entity = ").arg(entity).
 			sql(" AND record_id IN (").list(strs(part)...).sql(") AND status IN (").list(MutationPending, MutationBlocked).sql(") ORDER BY id")
-		rows, err := q.query(t.tx)
-		if err != nil {
-			return nil, fmt.Errorf("waiting mutations of device %d: %w", deviceID, err)
-		}
-		for rows.Next() {
+		err := q.each(t.tx, func(rows *sql.Rows) error {
 			var m PushMutation
-			if err := rows.Scan(&m.ID, &m.DeviceID, &m.Entity, &m.RecordID, &m.BaseVersion, &m.Status); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("waiting mutations of device %d: %w", deviceID, err)
-			}
+			err := rows.Scan(&m.ID, &m.DeviceID, &m.Entity, &m.RecordID, &m.BaseVersion, &m.Status)
 			out = append(out, m)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+			return err
+		})
+		if err != nil {
 			return nil, fmt.Errorf("waiting mutations of device %d: %w", deviceID, err)
 		}
 	}
@@ -423,8 +403,9 @@ func (t *PushTx) MutationsOfOps(opIDs []int64) (map[int64][]PushMutation, error)
 	out := map[int64][]PushMutation{}
 	var rows []PushMutation
 	for part := range slices.Chunk(opIDs, chunk) {
+		q := resultQuery.start(t.tx).sql("op_id IN (").list(int64s(part)...).sql(") AND status = ").arg(MutationInflight).sql(" ORDER BY id")
 		var err error
-		if rows, err = resultQuery.find(t.tx, rows[:0], "op_id IN ? AND status = ? ORDER BY id", part, MutationInflight); err != nil {
+		if rows, err = resultQuery.find(t.tx, q, rows[:0]); err != nil {
 			return nil, fmt.Errorf("mutations of ops: %w", err)
 		}
 		for _, r := range rows {
@@ -435,44 +416,37 @@ func (t *PushTx) MutationsOfOps(opIDs []int64) (map[int64][]PushMutation, error)
 }
 
 // insertOps writes ops with one INSERT … RETURNING per chunk (a plain
-// statement: see plain) and sets their IDs, matched by key.
-func insertOps(tx *gorm.DB, ops []PushOp, now time.Time) error {
+// statement) and sets their IDs, matched by key. An op with SharedFields
+// is written without its fields.
+func insertOps(tx *gorm.DB, ops []PushOp) error {
 	for part := range slices.Chunk(ops, chunk/2) {
 		q := newPlain(tx).sql(`INSERT INTO push_ops (source, "key", entity, kind, record_id, base_version, fields, deferred,
 second_pass, group_key, attempts, resends, lost, dead, sent_seq, next_attempt_at, last_error, created_at) VALUES `)
 		at := make(map[string]int, len(part))
-		for i := range part {
-			op := &part[i]
-			if op.CreatedAt.IsZero() {
-				op.CreatedAt = now
-			}
+		for i, op := range part {
 			at[op.Key] = i
-			if i > 0 {
-				q.sql(",")
+			fields := op.Fields
+			if op.SharedFields {
+				fields = []byte{}
 			}
-			q.sql("(").list(op.Source, op.Key, op.Entity, op.Kind, op.RecordID, op.BaseVersion, op.Fields, op.Deferred,
+			q.row(op.Source, op.Key, op.Entity, op.Kind, op.RecordID, op.BaseVersion, fields, op.Deferred,
 				op.SecondPass, op.GroupKey, op.Attempts, op.Resends, op.Lost, op.Dead, op.SentSeq, op.NextAttemptAt,
-				op.LastError, op.CreatedAt).sql(")")
-		}
-		rows, err := q.sql(` RETURNING id, "key"`).query(tx)
-		if err != nil {
-			return err
+				op.LastError, op.CreatedAt)
 		}
 		n := 0
-		for rows.Next() {
+		err := q.sql(` RETURNING id, "key"`).each(tx, func(rows *sql.Rows) error {
 			var id int64
 			var key string
 			if err := rows.Scan(&id, &key); err != nil {
-				rows.Close()
 				return err
 			}
 			if i, ok := at[key]; ok {
 				part[i].ID = id
 				n++
 			}
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+			return nil
+		})
+		if err != nil {
 			return err
 		}
 		if n != len(part) {
