@@ -186,11 +186,13 @@ func (s *grpcServer) Upload(ctx context.Context, req *pb.UploadRequest) (_ *pb.U
 	}
 	ureq := UploadRequest{Atomic: req.Atomic}
 	for _, op := range req.Ops {
-		o := Op{MutationID: op.MutationId, Entity: op.Entity, Kind: OpKind(op.Kind), ID: op.Id, BaseVersion: op.BaseVersion}
-		if len(op.FieldsJson) > 0 {
-			if err := json.Unmarshal(op.FieldsJson, &o.Fields); err != nil {
-				return nil, &Error{Code: CodeInvalidRequest, Entity: op.Entity, Summary: "mutation " + op.MutationId + " has malformed fields JSON", Detail: err.Error()}
-			}
+		// Numbers arrive as json.Number, as in the host's process: a
+		// 64-bit id or a long decimal keeps every digit on its way to the
+		// back end.
+		o, err := Op{MutationID: op.MutationId, Entity: op.Entity, Kind: OpKind(op.Kind), ID: op.Id,
+			BaseVersion: op.BaseVersion, Raw: op.FieldsJson}.withFields()
+		if err != nil {
+			return nil, err
 		}
 		ureq.Ops = append(ureq.Ops, o)
 	}
