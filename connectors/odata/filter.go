@@ -174,7 +174,7 @@ func (d Dialect) Literal(l *filter.Literal) (string, error) {
 		if math.IsNaN(v) || math.IsInf(v, 0) {
 			return "", fmt.Errorf("odata: decimal literal %q is not a finite number", l.Raw)
 		}
-		s := strconv.FormatFloat(v, 'f', -1, 64)
+		s := decimalText(l.Raw, v)
 		if d.V3 {
 			s += "M"
 		}
@@ -214,4 +214,28 @@ func (d Dialect) Literal(l *filter.Literal) (string, error) {
 // each embedded quote doubled.
 func QuoteString(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
+}
+
+// decimalText writes a decimal literal as the filter wrote it when that is
+// a plain decimal (digits, an optional sign and fraction) of the value, so
+// that a value float64 cannot hold (an amount of 20 significant digits, an
+// integer beyond int64) reaches the service with every digit; otherwise
+// the value, without an exponent.
+func decimalText(raw string, v float64) string {
+	if plainDecimal(raw) {
+		if f, err := strconv.ParseFloat(raw, 64); err == nil && f == v {
+			return raw
+		}
+	}
+	return strconv.FormatFloat(v, 'f', -1, 64)
+}
+
+// plainDecimal reports whether s is [-]digits[.digits].
+func plainDecimal(s string) bool {
+	s = strings.TrimPrefix(s, "-")
+	whole, frac, dot := strings.Cut(s, ".")
+	digits := func(p string) bool {
+		return p != "" && strings.Trim(p, "0123456789") == ""
+	}
+	return digits(whole) && (!dot || digits(frac))
 }

@@ -31,6 +31,9 @@ func TestFilter(t *testing.T) {
 		{"dates_are_bare", "birthdate lt 2001-02-03", "birthdate lt 2001-02-03", v4},
 		{"integers", "numberofemployees le -3", "numberofemployees le -3", v4},
 		{"decimals_print_without_exponent", "revenue gt 1.5", "revenue gt 1.5", v4},
+		{"decimals_with_an_exponent_print_without_it", "revenue gt 2.5e3", "revenue gt 2500", v4},
+		{"decimals_keep_every_digit_written", "revenue eq 12345678901234567890.123456789", "revenue eq 12345678901234567890.123456789", v4},
+		{"integers_beyond_int64_keep_every_digit", "code eq -92233720368547758070", "code eq -92233720368547758070", v4},
 		{"booleans", "donotemail eq false", "donotemail eq false", v4},
 		{"null", "parentaccountid eq null", "parentaccountid eq null", v4},
 		{"every_comparison_operator", "a eq 1 and b ne 2 and c gt 3 and d ge 4 and e lt 5 and f le 6",
@@ -48,6 +51,7 @@ func TestFilter(t *testing.T) {
 		{"odata3_datetimes_are_typed", "ModifiedOn gt 2024-05-01T02:00:00+02:00", "ModifiedOn gt datetime'2024-05-01T00:00:00'", v3},
 		{"odata3_dates_are_datetimes", "Birth eq 2001-02-03", "Birth eq datetime'2001-02-03T00:00:00'", v3},
 		{"odata3_decimals_have_a_suffix", "Amount gt 2.5", "Amount gt 2.5M", v3},
+		{"odata3_decimals_keep_every_digit_written", "Amount eq 1234567890123456789.25", "Amount eq 1234567890123456789.25M", v3},
 		{"odata3_contains_is_substringof", "contains(Name,'x')", "substringof('x',Name)", v3},
 		{"odata3_has_no_in", "Code in (1,2)", "(Code eq 1 or Code eq 2)", v3},
 	} {
