@@ -147,9 +147,9 @@ type bench struct {
 	p1 p1Outcome
 	// p5wall is the wall time of P5's profiled apply run, in seconds.
 	p5wall float64
-	// p5alone is P5's hub-alone rate over the raw $batch rate, p5raw the
-	// raw rate (records/s).
-	p5alone, p5raw float64
+	// p5alone is P5's hub-alone rate over the raw $batch rate, p5book
+	// the store's writes alone over it, p5raw the raw rate (records/s).
+	p5alone, p5book, p5raw float64
 }
 
 // row is one line of the results table.

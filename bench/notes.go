@@ -116,6 +116,16 @@ func (b *bench) p5Note() string {
 		"before the call, then the record goes to the mirror "+
 		"(record, partition item), the mutation is marked applied with its seq and the op deleted, one transaction per batch of %d. ",
 		b.p5alone, bound, uploadBatch)
+	if b.p5book > 0 {
+		fmt.Fprintf(&s, "The same writes made by a plain loop of statements on the same schema reach %.2f × the raw rate: ", b.p5book)
+		if b.p5book >= 0.5 {
+			fmt.Fprintf(&s, "the store's writes are not what stops the stage; the hub's work around them (planning, reading the "+
+				"mutations and the mirror's existing records, the lookups of waiting mutations and of files, Go code between "+
+				"statements) takes the hub alone from there to %.2f ×. ", b.p5alone)
+		} else {
+			s.WriteString("the store's durable writes alone do not reach the target on this machine. ")
+		}
+	}
 	if path := b.profilePath("p5-hub-cpu.pprof"); path != "" {
 		if total, cum, err := profileTop(path); err == nil {
 			sqlite := share(cum, "runtime.cgocall") / 100 * total

@@ -99,6 +99,20 @@ func openStore(ctx context.Context, f freshDB) (*store.Store, error) {
 	return store.Open(ctx, opts)
 }
 
+// freshStore opens the hub's store on a fresh database (see newDB); done
+// closes it and drops the database.
+func freshStore(ctx context.Context, kind, dir, pgDSN string) (st *store.Store, done func(), err error) {
+	f, err := newDB(ctx, kind, dir, pgDSN)
+	if err != nil {
+		return nil, nil, err
+	}
+	if st, err = openStore(ctx, f); err != nil {
+		f.Drop()
+		return nil, nil, err
+	}
+	return st, func() { st.Close(); f.Drop() }, nil
+}
+
 // withSearchPath returns dsn (URL or keyword/value form) selecting schema.
 func withSearchPath(dsn, schema string) string {
 	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
