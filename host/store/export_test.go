@@ -11,3 +11,6 @@ func (t *PushTx) ScanAllMutations(source string) ([]PushMutation, error) {
 	q := newMutationQuery(nil)
 	return q.find(t.tx, q.start(t.tx).sql("source = ").arg(source).sql(" ORDER BY id"), nil)
 }
+
+// WriterCacheKiB is the SQLite writer's page cache size.
+const WriterCacheKiB = writerCacheKiB

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -118,6 +119,9 @@ func gormConfig(log hclog.Logger, slow time.Duration) *gorm.Config {
 	}
 }
 
+// writerCacheKiB is the SQLite writer's page cache (see openSQLite).
+const writerCacheKiB = 16 << 10
+
 func openSQLite(opts Options, log hclog.Logger) (*Store, error) {
 	if opts.Path == "" {
 		return nil, errors.New("open store: sqlite needs a file path")
@@ -140,7 +144,14 @@ func openSQLite(opts Options, log hclog.Logger) (*Store, error) {
 			}
 		}
 	}
-	wdsn := opts.Path + "?" + common + "&_journal_mode=WAL&_txlock=immediate"
+	// The writer's page cache is 16 MiB (SQLite's default is 2 MiB). The
+	// push stage rewrites each mutation's row twice, and those rows'
+	// pages pushed the mirror's index pages out of a small cache, so each
+	// record a batch wrote read its index pages from the file again: in
+	// P5's hub-alone run the records and partition items upserts took
+	// twice as long as on an idle store, and a 16 MiB cache took 15-20 %
+	// off the stage's time. The cache grows only as pages are read.
+	wdsn := opts.Path + "?" + common + "&_journal_mode=WAL&_txlock=immediate&_cache_size=" + strconv.Itoa(-writerCacheKiB)
 	db, err := gorm.Open(sqlite.Open(wdsn), gormConfig(log, opts.SlowQuery))
 	if err != nil {
 		return nil, fmt.Errorf("open store: sqlite %s: %w", opts.Path, err)

@@ -151,3 +151,15 @@ func TestSQLiteWriterLeavesTheWALAlone(t *testing.T) {
 	assert.EqualValues(t, 0, pages)
 	assert.EqualValues(t, 64<<20, limit)
 }
+
+// TestSQLiteWriterPageCache: the writer keeps a page cache big enough for
+// the mirror's index pages (openSQLite says why); the read pool keeps
+// SQLite's default.
+func TestSQLiteWriterPageCache(t *testing.T) {
+	s := storetest.SQLite(t)
+	var writer, reader int64
+	require.NoError(t, s.DB().Raw("PRAGMA cache_size").Scan(&writer).Error)
+	require.NoError(t, s.ReadDB().Raw("PRAGMA cache_size").Scan(&reader).Error)
+	assert.EqualValues(t, -store.WriterCacheKiB, writer, "KiB, as a negative cache_size")
+	assert.EqualValues(t, -2000, reader)
+}
