@@ -1,5 +1,7 @@
 package store
 
+import "database/sql"
+
 // Test hooks into the store's internals.
 
 // MutationColumns is the column list the push stage's plain reads use.
@@ -14,3 +16,15 @@ func (t *PushTx) ScanAllMutations(source string) ([]PushMutation, error) {
 
 // WriterCacheKiB is the SQLite writer's page cache size.
 const WriterCacheKiB = writerCacheKiB
+
+// PlainIn runs "SELECT col FROM table WHERE col <in values> ORDER BY col"
+// as a plain statement and returns the column's values as text.
+func (s *Store) PlainIn(table, col string, values any) (text string, out []string, err error) {
+	q := newPlain(s.db).sql("SELECT "+col+" FROM "+table+" WHERE ").in(col, values).sql(" ORDER BY " + col)
+	err = q.each(s.db, func(r *sql.Rows) error {
+		var v string
+		out = append(out, v)
+		return r.Scan(&out[len(out)-1])
+	})
+	return q.b.String(), out, err
+}

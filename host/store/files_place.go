@@ -2,6 +2,7 @@ package store
 
 import (
 	"crypto/sha256"
+	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -283,13 +284,17 @@ func followRecords(tx *gorm.DB, source, entity string, ids []string) (int64, []s
 	}
 	var rows []File
 	for part := range slices.Chunk(ids, chunk) {
-		var found []File
-		if err := tx.Select("source", "file_id", "mirror_id", "target", "record_id", "partition", "problem").
-			Where("target = ? AND record_entity = ? AND record_id IN ?", source, entity, part).
-			Find(&found).Error; err != nil {
+		q := newPlain(tx).sql(`SELECT source, file_id, mirror_id, target, record_id, "partition", problem FROM files WHERE target = `).
+			arg(source).sql(" AND record_entity = ").arg(entity).sql(" AND ").in("record_id", part)
+		err := q.each(tx, func(r *sql.Rows) error {
+			var f File
+			err := r.Scan(&f.Source, &f.FileID, &f.MirrorID, &f.Target, &f.RecordID, &f.Partition, &f.Problem)
+			rows = append(rows, f)
+			return err
+		})
+		if err != nil {
 			return 0, nil, fmt.Errorf("files of %s/%s records: %w", source, entity, err)
 		}
-		rows = append(rows, found...)
 	}
 	if len(rows) == 0 {
 		return 0, nil, nil

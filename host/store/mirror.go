@@ -419,7 +419,7 @@ func loadExisting(tx *gorm.DB, source, entity string, ids []string) (map[string]
 	out := make(map[string]existing, len(ids))
 	for part := range slices.Chunk(ids, chunk) {
 		q := newPlain(tx).sql(`SELECT id, version, "partition", hash, pass FROM records WHERE source = `).arg(source).
-			sql(" AND entity = ").arg(entity).sql(" AND id IN (").list(strs(part)...).sql(")")
+			sql(" AND entity = ").arg(entity).sql(" AND ").in("id", part)
 		err := q.each(tx, func(rows *sql.Rows) error {
 			var r existing
 			err := rows.Scan(&r.ID, &r.Version, &r.Partition, &r.Hash, &r.Pass)

@@ -2,6 +2,7 @@ package store
 
 import (
 	"database/sql"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -103,6 +104,27 @@ func (p *plain) each(tx *gorm.DB, scan func(*sql.Rows) error) error {
 		}
 	}
 	return rows.Err()
+}
+
+// in appends "col IN (...)" for values: on PostgreSQL "col = ANY($n)"
+// with the values as one array parameter (one statement text, planned
+// once, whatever the number of values), on SQLite a list of placeholders.
+// values is a []string or an []int64.
+func (p *plain) in(col string, values any) *plain {
+	p.sql(col)
+	if p.pg {
+		return p.sql(" = ANY(").arg(values).sql(")")
+	}
+	p.sql(" IN (")
+	switch vs := values.(type) {
+	case []string:
+		p.list(strs(vs)...)
+	case []int64:
+		p.list(int64s(vs)...)
+	default:
+		panic(fmt.Sprintf("plain.in: values of type %T", values))
+	}
+	return p.sql(")")
 }
 
 // strs returns ids as a list of arguments.

@@ -19,6 +19,10 @@ import (
 type PushTx struct {
 	s  *Store
 	tx *gorm.DB
+	// passes are the entities whose state rows ApplyMirror has ensured
+	// in this transaction, with their full pass: a transaction records
+	// several batches of one entity.
+	passes map[[2]string]int64
 }
 
 // PushTx runs fn in one transaction. On SQLite it holds the only write
@@ -243,8 +247,10 @@ func (t *PushTx) DeleteOps(ids ...int64) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	if err := t.tx.Where("id IN ?", ids).Delete(&PushOp{}).Error; err != nil {
-		return fmt.Errorf("delete push ops: %w", err)
+	for part := range slices.Chunk(ids, chunk) {
+		if _, err := newPlain(t.tx).sql("DELETE FROM push_ops WHERE ").in("id", part).exec(t.tx); err != nil {
+			return fmt.Errorf("delete push ops: %w", err)
+		}
 	}
 	return nil
 }
@@ -275,7 +281,7 @@ func (t *PushTx) Waiting(source string, deviceID int64, entity string, ids []str
 	for part := range slices.Chunk(ids, chunk) {
 		q := newPlain(t.tx).sql("SELECT id, device_id, entity, record_id, base_version, status FROM push_mutations WHERE source = ").arg(source).
 			sql(" AND device_id = ").arg(deviceID).sql(" AND entity = ").arg(entity).
-			sql(" AND record_id IN (").list(strs(part)...).sql(") AND status IN (").list(MutationPending, MutationBlocked).sql(") ORDER BY id")
+			sql(" AND ").in("record_id", part).sql(" AND status IN (").list(MutationPending, MutationBlocked).sql(") ORDER BY id")
 		err := q.each(t.tx, func(rows *sql.Rows) error {
 			var m PushMutation
 			err := rows.Scan(&m.ID, &m.DeviceID, &m.Entity, &m.RecordID, &m.BaseVersion, &m.Status)
@@ -303,27 +309,47 @@ func (t *PushTx) MirrorRecord(source, entity, id string) (Record, bool, error) {
 
 // ApplyMirror applies a batch to the mirror inside the transaction (see
 // ApplyBatch), creating the source's and the entity's state rows when
-// missing and stamping the entity's current full pass.
+// missing and stamping the entity's current full pass, both read once per
+// transaction and entity.
 func (t *PushTx) ApplyMirror(b Batch) (BatchResult, error) {
-	if err := t.tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&Source{Name: b.Source}).Error; err != nil {
-		return BatchResult{}, fmt.Errorf("ensure source %s: %w", b.Source, err)
+	key := [2]string{b.Source, b.Entity}
+	pass, ok := t.passes[key]
+	if !ok {
+		var err error
+		if pass, err = t.ensureEntity(b.Source, b.Entity); err != nil {
+			return BatchResult{}, err
+		}
+		if t.passes == nil {
+			t.passes = map[[2]string]int64{}
+		}
+		t.passes[key] = pass
 	}
-	if err := t.tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&EntityState{Source: b.Source, Entity: b.Entity}).Error; err != nil {
-		return BatchResult{}, fmt.Errorf("ensure entity state %s/%s: %w", b.Source, b.Entity, err)
-	}
-	var pass []int64
-	if err := t.tx.Model(&EntityState{}).Where("source = ? AND entity = ?", b.Source, b.Entity).Pluck("full_pass", &pass).Error; err != nil {
-		return BatchResult{}, fmt.Errorf("read entity state %s/%s: %w", b.Source, b.Entity, err)
-	}
-	if len(pass) == 1 {
-		b.Pass = pass[0]
-	}
+	b.Pass = pass
 	b.history = t.s.keepsHistory(b.Source, b.Entity)
 	res, err := applyBatch(t.tx, b)
 	if err != nil {
 		return BatchResult{}, fmt.Errorf("apply to mirror %s/%s: %w", b.Source, b.Entity, err)
 	}
 	return res, nil
+}
+
+// ensureEntity creates the source's and the entity's state rows when
+// missing and returns the entity's current full pass.
+func (t *PushTx) ensureEntity(source, entity string) (int64, error) {
+	if err := t.tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&Source{Name: source}).Error; err != nil {
+		return 0, fmt.Errorf("ensure source %s: %w", source, err)
+	}
+	if err := t.tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&EntityState{Source: source, Entity: entity}).Error; err != nil {
+		return 0, fmt.Errorf("ensure entity state %s/%s: %w", source, entity, err)
+	}
+	var pass []int64
+	if err := t.tx.Model(&EntityState{}).Where("source = ? AND entity = ?", source, entity).Pluck("full_pass", &pass).Error; err != nil {
+		return 0, fmt.Errorf("read entity state %s/%s: %w", source, entity, err)
+	}
+	if len(pass) == 1 {
+		return pass[0], nil
+	}
+	return 0, nil
 }
 
 // TakeSeq takes one seq from the source's counter (creating the source's
@@ -403,7 +429,7 @@ func (t *PushTx) MutationsOfOps(opIDs []int64) (map[int64][]PushMutation, error)
 	out := map[int64][]PushMutation{}
 	var rows []PushMutation
 	for part := range slices.Chunk(opIDs, chunk) {
-		q := resultQuery.start(t.tx).sql("op_id IN (").list(int64s(part)...).sql(") AND status = ").arg(MutationInflight).sql(" ORDER BY id")
+		q := resultQuery.start(t.tx).in("op_id", part).sql(" AND status = ").arg(MutationInflight).sql(" ORDER BY id")
 		var err error
 		if rows, err = resultQuery.find(t.tx, q, rows[:0]); err != nil {
 			return nil, fmt.Errorf("mutations of ops: %w", err)
