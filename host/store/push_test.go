@@ -176,3 +176,41 @@ func TestAcceptMutationsConcurrently(t *testing.T) {
 		}
 	})
 }
+
+// TestUpdateMutationsEach: each mutation gets the common columns and its
+// own values (integers and text), and the others are left alone.
+func TestUpdateMutationsEach(t *testing.T) {
+	storetest.ForEachDB(t, func(t *testing.T, s *store.Store) {
+		ctx := ctxT(t)
+		var ms []store.PushMutation
+		for i := range 3 {
+			ms = append(ms, store.PushMutation{Source: "crm", DeviceID: 1, UserID: 1, MutationID: fmt.Sprint("m", i),
+				Entity: "account", Op: "create", RecordID: fmt.Sprint("r-", i), Fields: []byte(`{}`), Status: store.MutationPending})
+		}
+		_, err := s.AcceptMutations(ctx, ms, func(context.Context, *sql.Tx) error { return nil })
+		require.NoError(t, err)
+		var ids []int64
+		require.NoError(t, s.DB().Table("push_mutations").Order("id").Pluck("id", &ids).Error)
+		require.Len(t, ids, 3)
+		require.NoError(t, s.PushTx(ctx, func(tx *store.PushTx) error {
+			return tx.UpdateMutationsEach(ids[:2], map[string]any{"status": store.MutationApplied, "applied_seq": int64(9)},
+				map[string]map[int64]any{
+					"op_id":      {ids[0]: int64(70), ids[1]: int64(71)},
+					"backend_id": {ids[0]: "b-0", ids[1]: "it's b-1"},
+				})
+		}))
+		var got []store.PushMutation
+		require.NoError(t, s.DB().Order("id").Find(&got).Error)
+		require.Len(t, got, 3)
+		for i, want := range []struct {
+			status, backend string
+			op, seq         int64
+		}{{store.MutationApplied, "b-0", 70, 9}, {store.MutationApplied, "it's b-1", 71, 9}, {store.MutationPending, "", 0, 0}} {
+			assert.Equal(t, want.status, got[i].Status, "mutation %d", i)
+			assert.Equal(t, want.backend, got[i].BackendID, "mutation %d", i)
+			assert.Equal(t, want.op, got[i].OpID, "mutation %d", i)
+			assert.Equal(t, want.seq, got[i].AppliedSeq, "mutation %d", i)
+		}
+		assert.False(t, got[0].UpdatedAt.IsZero(), "updated_at is set")
+	})
+}

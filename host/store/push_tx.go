@@ -208,6 +208,23 @@ func (t *PushTx) UpdateMutationsEach(ids []int64, cols map[string]any, each map[
 		for i, c := range own {
 			q.sql(`, "` + c + `" = v.column` + strconv.Itoa(i+2))
 		}
+		if t.s.kind == KindPostgres {
+			if arrays, ok := eachArrays(part, own, each); ok {
+				// One array per column: one statement text whatever the
+				// chunk's size, and no parameter per value to bind.
+				q.sql(" FROM unnest(").arg(part).sql("::bigint[]")
+				names := "column1"
+				for i, a := range arrays {
+					q.sql(", ").arg(a.values).sql("::" + a.sqlType + "[]")
+					names += ", column" + strconv.Itoa(i+2)
+				}
+				q.sql(") AS v(" + names + ") WHERE push_mutations.id = v.column1")
+				if _, err := q.exec(t.tx); err != nil {
+					return fmt.Errorf("update mutations: %w", err)
+				}
+				continue
+			}
+		}
 		q.sql(" FROM (VALUES ")
 		for i, id := range part {
 			if i > 0 {
@@ -232,6 +249,46 @@ func (t *PushTx) UpdateMutationsEach(ids []int64, cols map[string]any, each map[
 		}
 	}
 	return nil
+}
+
+// eachArray is one column of UpdateMutationsEach's values as an array.
+type eachArray struct {
+	values  any // []int64 or []string
+	sqlType string
+}
+
+// eachArrays returns each column's values for ids, in the order of ids,
+// as typed arrays; ok is false when a value is missing or of another type
+// than the column's first (the VALUES form handles those).
+func eachArrays(ids []int64, cols []string, each map[string]map[int64]any) ([]eachArray, bool) {
+	out := make([]eachArray, 0, len(cols))
+	for _, c := range cols {
+		switch each[c][ids[0]].(type) {
+		case int64:
+			vs := make([]int64, len(ids))
+			for i, id := range ids {
+				v, ok := each[c][id].(int64)
+				if !ok {
+					return nil, false
+				}
+				vs[i] = v
+			}
+			out = append(out, eachArray{vs, "bigint"})
+		case string:
+			vs := make([]string, len(ids))
+			for i, id := range ids {
+				v, ok := each[c][id].(string)
+				if !ok {
+					return nil, false
+				}
+				vs[i] = v
+			}
+			out = append(out, eachArray{vs, "text"})
+		default:
+			return nil, false
+		}
+	}
+	return out, true
 }
 
 // UpdateOp sets columns of an op.
