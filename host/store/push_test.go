@@ -214,3 +214,39 @@ func TestUpdateMutationsEach(t *testing.T) {
 		assert.False(t, got[0].UpdatedAt.IsZero(), "updated_at is set")
 	})
 }
+
+// TestInsertOpsKeepEveryColumn: ops written by InsertOps (a VALUES list
+// on SQLite, one array per column on PostgreSQL) read back as they were,
+// NULL columns included, each with its own id.
+func TestInsertOpsKeepEveryColumn(t *testing.T) {
+	storetest.ForEachDB(t, func(t *testing.T, s *store.Store) {
+		ctx := ctxT(t)
+		at := time.Date(2026, 12, 6, 10, 30, 0, 123456000, time.UTC)
+		ops := []store.PushOp{
+			{Source: "crm", Key: "k1", Entity: "account", Kind: "update", RecordID: "r1", BaseVersion: "v1",
+				Fields: []byte(`{"name":"A"}`), Deferred: []byte(`{"parent":"p"}`), SecondPass: true, GroupKey: "g",
+				Attempts: 2, Resends: 1, Lost: []byte(`["name"]`), Dead: true, SentSeq: 42, NextAttemptAt: at,
+				LastError: "it's late", CreatedAt: at},
+			{Source: "crm", Key: "k2", Entity: "contact", Kind: "create", RecordID: "r2", Fields: []byte(`{"n":1}`)},
+		}
+		require.NoError(t, s.PushTx(ctx, func(tx *store.PushTx) error { return tx.InsertOps(ops) }))
+		require.NotZero(t, ops[0].ID)
+		require.NotEqual(t, ops[0].ID, ops[1].ID)
+		var got []store.PushOp
+		require.NoError(t, s.PushTx(ctx, func(tx *store.PushTx) error {
+			var err error
+			got, err = tx.Ops("crm")
+			return err
+		}))
+		require.Len(t, got, 2)
+		for i := range got {
+			// PostgreSQL keeps microseconds.
+			assert.WithinDuration(t, ops[i].NextAttemptAt, got[i].NextAttemptAt, time.Microsecond)
+			assert.WithinDuration(t, ops[i].CreatedAt, got[i].CreatedAt, time.Microsecond)
+			got[i].NextAttemptAt, got[i].CreatedAt = ops[i].NextAttemptAt, ops[i].CreatedAt
+			assert.Equal(t, ops[i], got[i])
+		}
+		assert.Nil(t, got[1].Deferred, "a NULL stays NULL")
+		assert.Nil(t, got[1].Lost)
+	})
+}

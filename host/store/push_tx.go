@@ -502,19 +502,25 @@ func (t *PushTx) MutationsOfOps(opIDs []int64) (map[int64][]PushMutation, error)
 // statement) and sets their IDs, matched by key. An op with SharedFields
 // is written without its fields.
 func insertOps(tx *gorm.DB, ops []PushOp) error {
+	pg := tx.Dialector.Name() == KindPostgres
 	for part := range slices.Chunk(ops, chunk/2) {
-		q := newPlain(tx).sql(`INSERT INTO push_ops (source, "key", entity, kind, record_id, base_version, fields, deferred,
-second_pass, group_key, attempts, resends, lost, dead, sent_seq, next_attempt_at, last_error, created_at) VALUES `)
+		q := newPlain(tx).sql(insertOpsHead)
+		if pg {
+			// One array per column (as the mirror's upserts): one
+			// statement text whatever the chunk's size.
+			q.sql(insertOpsUnnest)
+			q.args = opArrays(part)
+		} else {
+			q.sql(" VALUES ")
+			for _, op := range part {
+				q.row(op.Source, op.Key, op.Entity, op.Kind, op.RecordID, op.BaseVersion, opFields(op), op.Deferred,
+					op.SecondPass, op.GroupKey, op.Attempts, op.Resends, op.Lost, op.Dead, op.SentSeq, op.NextAttemptAt,
+					op.LastError, op.CreatedAt)
+			}
+		}
 		at := make(map[string]int, len(part))
 		for i, op := range part {
 			at[op.Key] = i
-			fields := op.Fields
-			if op.SharedFields {
-				fields = []byte{}
-			}
-			q.row(op.Source, op.Key, op.Entity, op.Kind, op.RecordID, op.BaseVersion, fields, op.Deferred,
-				op.SecondPass, op.GroupKey, op.Attempts, op.Resends, op.Lost, op.Dead, op.SentSeq, op.NextAttemptAt,
-				op.LastError, op.CreatedAt)
 		}
 		n := 0
 		err := q.sql(` RETURNING id, "key"`).each(tx, func(rows *sql.Rows) error {
@@ -537,4 +543,46 @@ second_pass, group_key, attempts, resends, lost, dead, sent_seq, next_attempt_at
 		}
 	}
 	return nil
+}
+
+// The insert of ops: its columns, and PostgreSQL's rows as arrays (see
+// opArrays).
+const (
+	insertOpsHead = `INSERT INTO push_ops (source, "key", entity, kind, record_id, base_version, fields, deferred,
+second_pass, group_key, attempts, resends, lost, dead, sent_seq, next_attempt_at, last_error, created_at)`
+	insertOpsUnnest = `
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bytea[], $8::bytea[],
+$9::boolean[], $10::text[], $11::bigint[], $12::bigint[], $13::bytea[], $14::boolean[], $15::bigint[], $16::timestamptz[],
+$17::text[], $18::timestamptz[])`
+)
+
+// opFields is what an op's fields column holds: empty for an op that
+// shares its mutation's fields.
+func opFields(op PushOp) []byte {
+	if op.SharedFields {
+		return []byte{}
+	}
+	return op.Fields
+}
+
+// opArrays returns ops as insertOpsUnnest's arrays, one per column.
+func opArrays(ops []PushOp) []any {
+	n := len(ops)
+	var (
+		source, key, entity, kind, record, base, group, lastErr = make([]string, n), make([]string, n), make([]string, n),
+			make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		fields, deferred, lost     = make([][]byte, n), make([][]byte, n), make([][]byte, n)
+		second, dead               = make([]bool, n), make([]bool, n)
+		attempts, resends, sentSeq = make([]int64, n), make([]int64, n), make([]int64, n)
+		next, created              = make([]time.Time, n), make([]time.Time, n)
+	)
+	for i, op := range ops {
+		source[i], key[i], entity[i], kind[i], record[i], base[i] = op.Source, op.Key, op.Entity, op.Kind, op.RecordID, op.BaseVersion
+		fields[i], deferred[i], lost[i] = opFields(op), op.Deferred, op.Lost
+		second[i], group[i], dead[i], lastErr[i] = op.SecondPass, op.GroupKey, op.Dead, op.LastError
+		attempts[i], resends[i], sentSeq[i] = int64(op.Attempts), int64(op.Resends), op.SentSeq
+		next[i], created[i] = op.NextAttemptAt, op.CreatedAt
+	}
+	return []any{source, key, entity, kind, record, base, fields, deferred, second, group, attempts, resends, lost, dead,
+		sentSeq, next, lastErr, created}
 }
