@@ -217,25 +217,15 @@ func QuoteString(s string) string {
 }
 
 // decimalText writes a decimal literal as the filter wrote it when that is
-// a plain decimal (digits, an optional sign and fraction) of the value, so
+// a plain decimal (filter.PlainDecimal, without a "+") of the value, so
 // that a value float64 cannot hold (an amount of 20 significant digits, an
 // integer beyond int64) reaches the service with every digit; otherwise
 // the value, without an exponent.
 func decimalText(raw string, v float64) string {
-	if plainDecimal(raw) {
+	if filter.PlainDecimal(raw) && !strings.HasPrefix(raw, "+") {
 		if f, err := strconv.ParseFloat(raw, 64); err == nil && f == v {
 			return raw
 		}
 	}
 	return strconv.FormatFloat(v, 'f', -1, 64)
-}
-
-// plainDecimal reports whether s is [-]digits[.digits].
-func plainDecimal(s string) bool {
-	s = strings.TrimPrefix(s, "-")
-	whole, frac, dot := strings.Cut(s, ".")
-	digits := func(p string) bool {
-		return p != "" && strings.Trim(p, "0123456789") == ""
-	}
-	return digits(whole) && (!dot || digits(frac))
 }

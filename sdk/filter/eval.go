@@ -2,6 +2,7 @@ package filter
 
 import (
 	"encoding/json"
+	"math/big"
 	"strconv"
 	"strings"
 	"time"
@@ -17,6 +18,9 @@ import (
 // The literal decides how a value is compared:
 //   - string: lexical (byte-wise), case-sensitive.
 //   - integer and decimal: numeric; a string field holding a number is parsed.
+//     Integers compare exactly; a json.Number or string field and a literal
+//     written as plain decimals compare digit for digit where float64
+//     would round them equal.
 //   - boolean: eq and ne only.
 //   - datetime: the field must be a time.Time or a string in RFC 3339 (with
 //     or without fraction), Salesforce form (2006-01-02T15:04:05.000+0000),
@@ -329,7 +333,13 @@ func compareLiteral(op CompareOp, v any, lit *Literal) (bool, error) {
 				return mismatch, nil
 			}
 		}
-		return holds(op, cmpNum(n, want)), nil
+		c := cmpNum(n, want)
+		if c == equal && !(n.isInt && want.isInt) {
+			// Equal as float64 may still differ in digits float64 drops
+			// (a 20-digit amount): compare the texts exactly.
+			c = cmpExact(v, lit.Raw, c)
+		}
+		return holds(op, c), nil
 	case KindBool:
 		want, ok := lit.Value.(bool)
 		if !ok {
@@ -489,6 +499,58 @@ func cmpNum(a, b num) int {
 		return equal
 	}
 	return unordered
+}
+
+// cmpExact compares a record's number written as text (json.Number or a
+// string) with a literal's text exactly; c, the float64 comparison, stands
+// when either is not a plain decimal of at most 100 characters (an
+// exponent could ask big.Rat for a number of any size).
+func cmpExact(v any, raw string, c int) int {
+	var text string
+	switch x := v.(type) {
+	case json.Number:
+		text = string(x)
+	case string:
+		text = x
+	default:
+		return c
+	}
+	if !PlainDecimal(text) || !PlainDecimal(raw) {
+		return c
+	}
+	var a, b big.Rat
+	if _, ok := a.SetString(text); !ok {
+		return c
+	}
+	if _, ok := b.SetString(raw); !ok {
+		return c
+	}
+	return a.Cmp(&b)
+}
+
+// PlainDecimal reports whether s is a number written as [-|+]digits[.digits]
+// (no exponent), at most 100 characters long: text that can be compared or
+// passed on exactly, digit for digit.
+func PlainDecimal(s string) bool {
+	if len(s) > 100 {
+		return false
+	}
+	if s != "" && (s[0] == '-' || s[0] == '+') {
+		s = s[1:]
+	}
+	whole, frac, dot := strings.Cut(s, ".")
+	digits := func(p string) bool {
+		if p == "" {
+			return false
+		}
+		for i := 0; i < len(p); i++ {
+			if !isDigit(p[i]) {
+				return false
+			}
+		}
+		return true
+	}
+	return digits(whole) && (!dot || digits(frac))
 }
 
 func cmpInt[T int | int64](a, b T) int {
