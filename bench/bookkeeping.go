@@ -64,12 +64,6 @@ func bookkeeping(ctx context.Context, dir string, n, seed int) (time.Duration, e
 	return time.Since(start), nil
 }
 
-// values returns rows VALUES rows of cols placeholders each.
-func values(rows, cols int) string {
-	row := "(" + strings.TrimSuffix(strings.Repeat("?,", cols), ",") + ")"
-	return strings.TrimSuffix(strings.Repeat(row+",", rows), ",")
-}
-
 // inTx runs fn in a transaction on db.
 func inTx(ctx context.Context, db *sql.DB, fn func(*sql.Tx) error) error {
 	tx, err := db.BeginTx(ctx, nil)
@@ -101,17 +95,17 @@ func bookkeepingSetup(ctx context.Context, db *sql.DB, fields [][]byte, seed int
 			}
 			if len(margs) > 0 {
 				if _, err := tx.ExecContext(ctx, `INSERT INTO push_mutations (source, device_id, mutation_id, user_id, entity, op,`+
-					` record_id, fields, status, created_at, updated_at) VALUES `+values(len(margs)/11, 11), margs...); err != nil {
+					` record_id, fields, status, created_at, updated_at) VALUES `+values(len(margs)/11, 11, false), margs...); err != nil {
 					return err
 				}
 			}
 			if len(rargs) > 0 {
 				if _, err := tx.ExecContext(ctx, `INSERT INTO records (source, entity, id, version, modified_at, fields, hash,`+
-					` "partition", seq, pass) VALUES `+values(len(rargs)/10, 10), rargs...); err != nil {
+					` "partition", seq, pass) VALUES `+values(len(rargs)/10, 10, false), rargs...); err != nil {
 					return err
 				}
 				if _, err := tx.ExecContext(ctx, `INSERT INTO partition_items (source, "partition", entity, id, seq, removed,`+
-					` updated_at) VALUES `+values(len(iargs)/7, 7), iargs...); err != nil {
+					` updated_at) VALUES `+values(len(iargs)/7, 7, false), iargs...); err != nil {
 					return err
 				}
 			}
@@ -148,7 +142,7 @@ func bookkeepingPlan(ctx context.Context, db *sql.DB, batch []int64, now time.Ti
 			args = append(args, "crm", uuid.Must(uuid.NewV7()).String(), "account", "create", fmt.Sprint("c", i), []byte{}, now, now)
 		}
 		rows, err := tx.QueryContext(ctx, `INSERT INTO push_ops (source, "key", entity, kind, record_id, fields, next_attempt_at,`+
-			` created_at) VALUES `+values(len(batch), 8)+` RETURNING id`, args...)
+			` created_at) VALUES `+values(len(batch), 8, false)+` RETURNING id`, args...)
 		if err != nil {
 			return err
 		}
@@ -169,7 +163,7 @@ func bookkeepingPlan(ctx context.Context, db *sql.DB, batch []int64, now time.Ti
 			args = append(args, id, ops[i])
 		}
 		_, err = tx.ExecContext(ctx, `UPDATE push_mutations SET status = ?, updated_at = ?, op_id = v.column2 FROM (VALUES `+
-			values(len(batch), 2)+`) AS v WHERE push_mutations.id = v.column1`, args...)
+			values(len(batch), 2, false)+`) AS v WHERE push_mutations.id = v.column1`, args...)
 		return err
 	})
 	return ops, err
@@ -193,14 +187,14 @@ func bookkeepingRecord(ctx context.Context, db *sql.DB, batch, ops []int64, fiel
 			args []any
 		}{
 			{`INSERT INTO records (source, entity, id, version, modified_at, fields, hash, "partition", seq, pass) VALUES ` +
-				values(len(batch), 10) + ` ON CONFLICT (source, entity, id) DO UPDATE SET version = excluded.version,` +
+				values(len(batch), 10, false) + ` ON CONFLICT (source, entity, id) DO UPDATE SET version = excluded.version,` +
 				` modified_at = excluded.modified_at, fields = excluded.fields, hash = excluded.hash,` +
 				` "partition" = excluded."partition", seq = excluded.seq, pass = excluded.pass`, rargs},
 			{`INSERT INTO partition_items (source, "partition", entity, id, seq, removed, updated_at) VALUES ` +
-				values(len(batch), 7) + ` ON CONFLICT (source, "partition", entity, id) DO UPDATE SET seq = excluded.seq,` +
+				values(len(batch), 7, false) + ` ON CONFLICT (source, "partition", entity, id) DO UPDATE SET seq = excluded.seq,` +
 				` removed = excluded.removed, updated_at = excluded.updated_at`, iargs},
 			{`UPDATE push_mutations SET status = ?, updated_at = ?, op_id = 0, applied_seq = v.column2, backend_id = v.column3,` +
-				` result_version = 'v' FROM (VALUES ` + values(len(batch), 3) + `) AS v WHERE push_mutations.id = v.column1`, margs},
+				` result_version = 'v' FROM (VALUES ` + values(len(batch), 3, false) + `) AS v WHERE push_mutations.id = v.column1`, margs},
 			{`DELETE FROM push_ops WHERE id IN (` + strings.TrimSuffix(strings.Repeat("?,", len(ops)), ",") + `)`, oargs},
 		} {
 			if _, err := tx.ExecContext(ctx, q.sql, q.args...); err != nil {

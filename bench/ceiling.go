@@ -94,6 +94,32 @@ func samplesOf(rows []map[string]any) []sampleRow {
 // (10 columns: 1,000 bind parameters).
 const ceilingRowsPerStmt = 100
 
+// values returns a VALUES list of rows rows of cols placeholders each:
+// PostgreSQL's ($1, $2, …) with dollar, else SQLite's (?, ?, …).
+func values(rows, cols int, dollar bool) string {
+	var b strings.Builder
+	p := 1
+	for r := range rows {
+		if r > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteByte('(')
+		for c := range cols {
+			if c > 0 {
+				b.WriteByte(',')
+			}
+			if dollar {
+				fmt.Fprintf(&b, "$%d", p)
+			} else {
+				b.WriteByte('?')
+			}
+			p++
+		}
+		b.WriteByte(')')
+	}
+	return b.String()
+}
+
 // insertCeiling is ceiling (b): n rows shaped like the hub's records
 // (same columns, same primary key, the sample rows' fields) written into
 // a fresh table of the same database by a plain loop: one transaction per
@@ -131,28 +157,8 @@ func insertCeiling(ctx context.Context, f freshDB, samples []sampleRow, n, pageS
 		return 0, fmt.Errorf("create ceiling table: %w", err)
 	}
 	stmtFor := func(rows int) string {
-		var b strings.Builder
-		b.WriteString("INSERT INTO ceiling_records (source, entity, id, version, modified_at, fields, hash, partition, seq, pass) VALUES ")
-		p := 1
-		for r := range rows {
-			if r > 0 {
-				b.WriteByte(',')
-			}
-			b.WriteByte('(')
-			for c := range 10 {
-				if c > 0 {
-					b.WriteByte(',')
-				}
-				if f.Kind == dbPostgres {
-					fmt.Fprintf(&b, "$%d", p)
-				} else {
-					b.WriteByte('?')
-				}
-				p++
-			}
-			b.WriteByte(')')
-		}
-		return b.String()
+		return "INSERT INTO ceiling_records (source, entity, id, version, modified_at, fields, hash, partition, seq, pass) VALUES " +
+			values(rows, 10, f.Kind == dbPostgres)
 	}
 	full, err := db.PrepareContext(ctx, stmtFor(ceilingRowsPerStmt))
 	if err != nil {

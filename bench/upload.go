@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/prometheus/client_golang/prometheus"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/hashicorp/go-hclog"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/tidwall/gjson"
 
 	"github.com/synchub/synchub/client"
@@ -417,11 +417,11 @@ func (b *bench) pushOnce(ctx context.Context, c *crm, kind string, n int, profil
 	// each time.
 	deadline := time.Now().Add(10 * time.Minute)
 	for {
-		done, err := appliedMetric(h.Metrics(), "crm")
+		applied, err := appliedMetric(h.Metrics(), "crm")
 		if err != nil {
 			return 0, err
 		}
-		if done >= int64(n) {
+		if applied >= int64(n) {
 			break
 		}
 		if time.Now().After(deadline) {

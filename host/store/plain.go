@@ -118,29 +118,20 @@ func (p *plain) in(col string, values any) *plain {
 	p.sql(" IN (")
 	switch vs := values.(type) {
 	case []string:
-		p.list(strs(vs)...)
+		p.list(anys(vs)...)
 	case []int64:
-		p.list(int64s(vs)...)
+		p.list(anys(vs)...)
 	default:
 		panic(fmt.Sprintf("plain.in: values of type %T", values))
 	}
 	return p.sql(")")
 }
 
-// strs returns ids as a list of arguments.
-func strs(ids []string) []any {
-	out := make([]any, len(ids))
-	for i, id := range ids {
-		out[i] = id
-	}
-	return out
-}
-
-// int64s returns ids as a list of arguments.
-func int64s(ids []int64) []any {
-	out := make([]any, len(ids))
-	for i, id := range ids {
-		out[i] = id
+// anys returns vs as a list of arguments.
+func anys[T any](vs []T) []any {
+	out := make([]any, len(vs))
+	for i, v := range vs {
+		out[i] = v
 	}
 	return out
 }

@@ -15,7 +15,7 @@ var mutationColumns = []string{"id", "source", "device_id", "mutation_id", "user
 	"server_record", "conflict_fields", "backend_id", "result_version", "op_id", "applied_seq", "created_at",
 	"updated_at", "resolved_at"}
 
-// mutationField is where scanMutations reads column col of m.
+// mutationField is where mutationQuery.find reads column col of m.
 func mutationField(m *PushMutation, col string) any {
 	switch col {
 	case "id":

@@ -198,97 +198,71 @@ func (t *PushTx) UpdateMutationsEach(ids []int64, cols map[string]any, each map[
 	set := slices.Sorted(maps.Keys(cols)) // the same text for the same columns
 	own := slices.Sorted(maps.Keys(each))
 	for part := range slices.Chunk(ids, chunk) {
-		// One UPDATE … FROM (VALUES (id, value…), …): each row finds its
+		// One UPDATE … FROM a table of (id, value…): each row finds its
 		// values by the join, where a CASE would compare each row's id
 		// with every id of the chunk.
 		q := newPlain(t.tx).sql("UPDATE push_mutations SET updated_at = ").arg(now)
 		for _, c := range set {
 			q.sql(`, "` + c + `" = `).arg(cols[c])
 		}
+		names := "column1"
 		for i, c := range own {
-			q.sql(`, "` + c + `" = v.column` + strconv.Itoa(i+2))
+			name := "column" + strconv.Itoa(i+2)
+			q.sql(`, "` + c + `" = v.` + name)
+			names += ", " + name
 		}
-		if t.s.kind == KindPostgres {
-			if arrays, ok := eachArrays(part, own, each); ok {
-				// One array per column: one statement text whatever the
-				// chunk's size, and no parameter per value to bind.
-				q.sql(" FROM unnest(").arg(part).sql("::bigint[]")
-				names := "column1"
-				for i, a := range arrays {
-					q.sql(", ").arg(a.values).sql("::" + a.sqlType + "[]")
-					names += ", column" + strconv.Itoa(i+2)
-				}
-				q.sql(") AS v(" + names + ") WHERE push_mutations.id = v.column1")
-				if _, err := q.exec(t.tx); err != nil {
+		if q.pg {
+			// One array per column: one statement text whatever the
+			// chunk's size, and typed, as PostgreSQL needs.
+			q.sql(" FROM unnest(").arg(part).sql("::bigint[]")
+			for _, c := range own {
+				values, sqlType, err := eachColumn(part, c, each[c])
+				if err != nil {
 					return fmt.Errorf("update mutations: %w", err)
 				}
-				continue
+				q.sql(", ").arg(values).sql("::" + sqlType + "[]")
 			}
-		}
-		q.sql(" FROM (VALUES ")
-		for i, id := range part {
-			if i > 0 {
-				q.sql(",")
-			}
-			// Typed values: PostgreSQL cannot infer a VALUES list's
-			// column types from parameters alone.
-			q.sql("(CAST(").arg(id).sql(" AS BIGINT)")
-			for _, c := range own {
-				v := each[c][id]
-				if _, isInt := v.(int64); isInt {
-					q.sql(", CAST(").arg(v).sql(" AS BIGINT)")
-				} else {
-					q.sql(", CAST(").arg(v).sql(" AS TEXT)")
+			q.sql(") AS v(" + names + ")")
+		} else {
+			q.sql(" FROM (VALUES ")
+			for _, id := range part {
+				vs := []any{id}
+				for _, c := range own {
+					vs = append(vs, each[c][id])
 				}
+				q.row(vs...)
 			}
-			q.sql(")")
+			q.sql(") AS v")
 		}
-		q.sql(") AS v WHERE push_mutations.id = v.column1")
-		if _, err := q.exec(t.tx); err != nil {
+		if _, err := q.sql(" WHERE push_mutations.id = v.column1").exec(t.tx); err != nil {
 			return fmt.Errorf("update mutations: %w", err)
 		}
 	}
 	return nil
 }
 
-// eachArray is one column of UpdateMutationsEach's values as an array.
-type eachArray struct {
-	values  any // []int64 or []string
-	sqlType string
+// eachColumn returns column col's values for ids, in their order, as one
+// typed array for PostgreSQL: []int64 (bigint) when the first is an
+// int64, else []string (text).
+func eachColumn(ids []int64, col string, vals map[int64]any) (values any, sqlType string, err error) {
+	if _, isInt := vals[ids[0]].(int64); isInt {
+		values, err = typedColumn[int64](ids, col, vals)
+		return values, "bigint", err
+	}
+	values, err = typedColumn[string](ids, col, vals)
+	return values, "text", err
 }
 
-// eachArrays returns each column's values for ids, in the order of ids,
-// as typed arrays; ok is false when a value is missing or of another type
-// than the column's first (the VALUES form handles those).
-func eachArrays(ids []int64, cols []string, each map[string]map[int64]any) ([]eachArray, bool) {
-	out := make([]eachArray, 0, len(cols))
-	for _, c := range cols {
-		switch each[c][ids[0]].(type) {
-		case int64:
-			vs := make([]int64, len(ids))
-			for i, id := range ids {
-				v, ok := each[c][id].(int64)
-				if !ok {
-					return nil, false
-				}
-				vs[i] = v
-			}
-			out = append(out, eachArray{vs, "bigint"})
-		case string:
-			vs := make([]string, len(ids))
-			for i, id := range ids {
-				v, ok := each[c][id].(string)
-				if !ok {
-					return nil, false
-				}
-				vs[i] = v
-			}
-			out = append(out, eachArray{vs, "text"})
-		default:
-			return nil, false
+func typedColumn[T int64 | string](ids []int64, col string, vals map[int64]any) ([]T, error) {
+	out := make([]T, len(ids))
+	for i, id := range ids {
+		v, ok := vals[id].(T)
+		if !ok {
+			return nil, fmt.Errorf("column %s of mutation %d: %T where the column holds %T", col, id, vals[id], out[0])
 		}
+		out[i] = v
 	}
-	return out, true
+	return out, nil
 }
 
 // UpdateOp sets columns of an op.
