@@ -150,6 +150,8 @@ type bench struct {
 	// p5alone is P5's hub-alone rate over the raw $batch rate, p5book
 	// the store's writes alone over it, p5raw the raw rate (records/s).
 	p5alone, p5book, p5raw float64
+	// p5cpu is the CPU P5's runs used, each figure's median over rounds.
+	p5cpu p5CPU
 }
 
 // row is one line of the results table.

@@ -145,10 +145,8 @@ func (b *bench) p5Note() string {
 			"changes of a mutation (in flight, applied) writes a new version of its whole row, fields included, with an entry " +
 			"in each of its indexes (the status is indexed, so PostgreSQL cannot update the row in place). ")
 	}
-	var benchCPU, pluginCPU float64
 	if path := b.profilePath("p5-cpu.pprof"); path != "" {
 		if total, cum, err := profileTop(path); err == nil {
-			benchCPU = total
 			fmt.Fprintf(&s, "In the apply run's profile (%.1f s sampled in the bench process, where the hub and the emulator run, over "+
 				"%.1f s of wall time) the emulator's `$batch` handling takes %.0f %%. ",
 				total, b.p5wall, share(cum, "github.com/synchub/synchub/connectors/dynamicscrm/emulator.(*Server).serveBatch"))
@@ -156,18 +154,12 @@ func (b *bench) p5Note() string {
 	}
 	if path := b.profilePath("p5-plugin-cpu.pprof"); path != "" {
 		if total, cum, err := profileTop(path); err == nil {
-			pluginCPU = total
-			fmt.Fprintf(&s, "The plugin process, profiled on its own, used %.1f s of CPU in that run, %.0f %% of it in Upload "+
+			fmt.Fprintf(&s, "The plugin process, profiled on its own from its start, used %.1f s of CPU, %.0f %% of it in Upload "+
 				"(the rest is its first pull and the runtime). ",
 				total, share(cum, "github.com/synchub/synchub/sdk.(*grpcServer).Upload"))
 		}
 	}
-	if benchCPU > 0 && pluginCPU > 0 && b.p5wall > 0 {
-		fmt.Fprintf(&s, "Together the processes kept %.0f %% of the %d cores busy (%.1f s of CPU in %.1f s); at 0.5 × this run's raw "+
-			"rate they would have %.1f s of wall time, so all of them must use less CPU, not only the hub. ",
-			100*(benchCPU+pluginCPU)/(float64(b.m.CPUs)*b.p5wall), b.m.CPUs, benchCPU+pluginCPU, b.p5wall,
-			float64(b.o.mutations)/(0.5*max(b.p5raw, 1e-9)))
-	}
+	s.WriteString(b.p5cpu.note(b.m.CPUs, b.o.mutations, b.p5raw))
 	fmt.Fprintf(&s, "Two Upload calls wait at once while a third goroutine records the answers, so the plugin, the emulator and the "+
 		"store work side by side on the %d cores, which the three share.", b.m.CPUs)
 	return s.String()

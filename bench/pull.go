@@ -281,13 +281,7 @@ func (b *bench) summarizeP1(rounds []pullRound) {
 }
 
 func medianBreakdown(bd []pullBreakdown) pullBreakdown {
-	pick := func(f func(pullBreakdown) float64) float64 {
-		var xs []float64
-		for _, x := range bd {
-			xs = append(xs, f(x))
-		}
-		return median(xs)
-	}
+	pick := func(f func(pullBreakdown) float64) float64 { return medianOf(bd, f) }
 	return pullBreakdown{
 		seconds:   pick(func(x pullBreakdown) float64 { return x.seconds }),
 		hub:       pick(func(x pullBreakdown) float64 { return x.hub }),

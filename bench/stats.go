@@ -75,3 +75,12 @@ func list(xs []float64, f func(float64) string) string {
 	}
 	return s
 }
+
+// medianOf is the median of f over xs.
+func medianOf[T any](xs []T, f func(T) float64) float64 {
+	ys := make([]float64, len(xs))
+	for i, x := range xs {
+		ys[i] = f(x)
+	}
+	return median(ys)
+}

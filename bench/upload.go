@@ -66,8 +66,9 @@ func (b *bench) runUpload(ctx context.Context) {
 		return
 	}
 	var pipe, apply, raw, ratios, pipeRatios, alone, book, pgApply, pgRatios []float64
+	var cpus []p5CPU
 	for r := range b.o.runs {
-		d, err := rawIngest(ctx, c, n)
+		d, rawCPU, err := rawIngest(ctx, c, n)
 		if err != nil {
 			b.fail("P5", fmt.Errorf("raw $batch run %d: %w", r+1, err))
 			return
@@ -78,9 +79,9 @@ func (b *bench) runUpload(ctx context.Context) {
 			b.fail("P5", fmt.Errorf("apply run %d: %w", r+1, err))
 			return
 		}
-		apply = append(apply, float64(n)/a.Seconds())
+		apply = append(apply, a.rate(n))
 		if r == 0 {
-			b.p5wall = a.Seconds()
+			b.p5wall = a.wall.Seconds()
 		}
 		p, err := b.pushOnce(ctx, c, dbSQLite, n, false, false, nil)
 		if err != nil {
@@ -93,7 +94,9 @@ func (b *bench) runUpload(ctx context.Context) {
 			b.fail("P5", fmt.Errorf("hub-alone run %d: %w", r+1, err))
 			return
 		}
-		alone = append(alone, float64(n)/h.Seconds())
+		alone = append(alone, h.rate(n))
+		cpus = append(cpus, p5CPU{wall: a.wall.Seconds(), bench: a.benchCPU.Seconds(), plugin: a.pluginCPU.Seconds(),
+			raw: rawCPU.Seconds(), alone: h.benchCPU.Seconds()})
 		k, err := bookkeeping(ctx, b.work, n, c.Count("accounts"))
 		if err != nil {
 			b.fail("P5", fmt.Errorf("bookkeeping run %d: %w", r+1, err))
@@ -106,20 +109,22 @@ func (b *bench) runUpload(ctx context.Context) {
 				b.fail("P5", fmt.Errorf("PostgreSQL apply run %d: %w", r+1, err))
 				return
 			}
-			pgApply = append(pgApply, float64(n)/pg.Seconds())
+			pgApply = append(pgApply, pg.rate(n))
 			pgRatios = append(pgRatios, pgApply[len(pgApply)-1]/raw[len(raw)-1])
 			b.logf("P5 run %d on PostgreSQL: hub → plugin → emulator %s (%.1fs), ratio %.2f", r+1,
-				rate(pgApply[len(pgApply)-1]), pg.Seconds(), pgRatios[len(pgRatios)-1])
+				rate(pgApply[len(pgApply)-1]), pg.wall.Seconds(), pgRatios[len(pgRatios)-1])
 		}
-		pipe = append(pipe, float64(n)/p.Seconds())
+		pipe = append(pipe, p.rate(n))
 		ratios = append(ratios, apply[len(apply)-1]/raw[len(raw)-1])
 		pipeRatios = append(pipeRatios, pipe[len(pipe)-1]/raw[len(raw)-1])
 		b.logf("P5 run %d: raw $batch %s; hub → plugin → emulator %s (%.1fs), ratio %.2f; device → hub → plugin → emulator %s (%.1fs), ratio %.2f; "+
-			"the hub alone with an instant back end %s (%.1fs), ratio %.2f; the store's writes alone %s (%.1fs), ratio %.2f", r+1,
-			rate(raw[len(raw)-1]), rate(apply[len(apply)-1]), a.Seconds(), ratios[len(ratios)-1],
-			rate(pipe[len(pipe)-1]), p.Seconds(), pipeRatios[len(pipeRatios)-1], rate(alone[len(alone)-1]), h.Seconds(),
-			alone[len(alone)-1]/raw[len(raw)-1], rate(book[len(book)-1]), k.Seconds(), book[len(book)-1]/raw[len(raw)-1])
+			"the hub alone with an instant back end %s (%.1fs), ratio %.2f; the store's writes alone %s (%.1fs), ratio %.2f; CPU: %s", r+1,
+			rate(raw[len(raw)-1]), rate(apply[len(apply)-1]), a.wall.Seconds(), ratios[len(ratios)-1],
+			rate(pipe[len(pipe)-1]), p.wall.Seconds(), pipeRatios[len(pipeRatios)-1], rate(alone[len(alone)-1]), h.wall.Seconds(),
+			alone[len(alone)-1]/raw[len(raw)-1], rate(book[len(book)-1]), k.Seconds(), book[len(book)-1]/raw[len(raw)-1],
+			cpus[len(cpus)-1])
 	}
+	b.p5cpu = medianCPU(cpus)
 	ratio := median(ratios)
 	b.add(row{ID: "P5", What: fmt.Sprintf("upload apply: %s device creates accepted by the hub (SQLite), pushed through the plugin to the emulator in batches of %d",
 		thousands(int64(n)), uploadBatch),
@@ -146,6 +151,11 @@ func (b *bench) runUpload(ctx context.Context) {
 		"whose mirror holds as many records as the emulator: no planning, no connector, no Go code between the statements.",
 		list(apply, rate), list(pipe, rate), list(raw, rate), list(ratios, func(x float64) string { return fmt.Sprintf("%.2f", x) }),
 		list(alone, rate), list(book, rate))
+	cpuRuns := make([]string, len(cpus))
+	for i, c := range cpus {
+		cpuRuns[i] = c.String()
+	}
+	b.detail("**P5 CPU** per run, from the processes' own accounting: %s.", strings.Join(cpuRuns, "; "))
 	if len(pgApply) > 0 {
 		b.detail("**P5 PostgreSQL** per run: apply %s; ratio %s.", list(pgApply, rate),
 			list(pgRatios, func(x float64) string { return fmt.Sprintf("%.2f", x) }))
@@ -226,13 +236,15 @@ func (ib *instantBackend) Upload(_ context.Context, req sdk.UploadRequest) (sdk.
 
 // rawIngest posts n creates to the emulator as the connector shapes them
 // (one change set per op, continue-on-error, return=representation), in
-// $batch requests of uploadBatch, from a plain loop.
-func rawIngest(ctx context.Context, c *crm, n int) (time.Duration, error) {
+// $batch requests of uploadBatch, from a plain loop. It returns the loop's
+// wall time and the CPU this process used meanwhile: the emulator's
+// handling of the creates, and the loop's posting of bodies made before.
+func rawIngest(ctx context.Context, c *crm, n int) (wall, cpu time.Duration, err error) {
 	hc := &http.Client{Timeout: time.Minute}
 	defer hc.CloseIdleConnections()
 	tok, err := c.token(ctx, hc)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	before := c.Count("accounts")
 	// Bodies are made before the clock starts: the loop measures ingest.
@@ -249,11 +261,11 @@ func rawIngest(ctx context.Context, c *crm, n int) (time.Duration, error) {
 		body, ct := batchBody("/api/data/v9.2/accounts", rows)
 		bodies, types = append(bodies, body), append(types, ct)
 	}
-	start := time.Now()
+	start, cpu0 := time.Now(), selfCPU()
 	for i, body := range bodies {
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/api/data/v9.2/$batch", bytes.NewReader(body))
 		if err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		req.Header.Set("Accept", "application/json")
 		req.Header.Set("OData-MaxVersion", "4.0")
@@ -263,22 +275,22 @@ func rawIngest(ctx context.Context, c *crm, n int) (time.Duration, error) {
 		req.Header.Set("Authorization", "Bearer "+tok)
 		resp, err := hc.Do(req)
 		if err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		_, err = io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
 		if err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		if resp.StatusCode != http.StatusOK {
-			return 0, fmt.Errorf("$batch answered %s", resp.Status)
+			return 0, 0, fmt.Errorf("$batch answered %s", resp.Status)
 		}
 	}
-	d := time.Since(start)
+	wall, cpu = time.Since(start), selfCPU()-cpu0
 	if got := c.Count("accounts") - before; got != n {
-		return 0, fmt.Errorf("the emulator gained %d accounts, want %d", got, n)
+		return 0, 0, fmt.Errorf("the emulator gained %d accounts, want %d", got, n)
 	}
-	return d, nil
+	return wall, cpu, nil
 }
 
 // batchBody writes a multipart/mixed `$batch` body (OData 4.0 §11.7) with
@@ -315,17 +327,17 @@ func batchBody(path string, rows [][]byte) ([]byte, string) {
 // from the sync until the hub has recorded all n applied. With applyOnly
 // the hub's job queue starts once the device's sync is over, and the time
 // runs from there.
-func (b *bench) pushOnce(ctx context.Context, c *crm, kind string, n int, profile, applyOnly bool, instant *instantBackend) (time.Duration, error) {
+func (b *bench) pushOnce(ctx context.Context, c *crm, kind string, n int, profile, applyOnly bool, instant *instantBackend) (pushRun, error) {
 	st, done, err := freshStore(ctx, kind, b.work, b.o.postgres)
 	if err != nil {
-		return 0, err
+		return pushRun{}, err
 	}
 	defer done()
 	hc := crmHub{PluginDir: b.o.pluginDir, DataDir: b.work, URL: c.base, TokenURL: c.tokenURL(),
 		Partition: "*", Fields: uploadFieldNames, Users: []hubUser{{Name: "device"}}}
 	cfg, err := hc.config()
 	if err != nil {
-		return 0, err
+		return pushRun{}, err
 	}
 	hopts := hub.Options{Config: cfg, Store: st, Logger: hclog.NewNullLogger()}
 	if profile && applyOnly && instant == nil {
@@ -342,18 +354,18 @@ func (b *bench) pushOnce(ctx context.Context, c *crm, kind string, n int, profil
 	}
 	h, err := hub.Open(ctx, hopts)
 	if err != nil {
-		return 0, err
+		return pushRun{}, err
 	}
 	defer h.Close()
 	// A first pull, so that device syncs find the mirror fresh.
 	if _, err := h.Puller().PullEntity(ctx, "crm", "account", true); err != nil {
-		return 0, err
+		return pushRun{}, err
 	}
 	hctx, stop := context.WithCancel(ctx)
 	defer stop()
 	if !applyOnly {
 		if err := h.Start(hctx); err != nil {
-			return 0, err
+			return pushRun{}, err
 		}
 	}
 	defer func() {
@@ -367,23 +379,23 @@ func (b *bench) pushOnce(ctx context.Context, c *crm, kind string, n int, profil
 
 	dir, err := os.MkdirTemp(b.work, "device-")
 	if err != nil {
-		return 0, err
+		return pushRun{}, err
 	}
 	defer os.RemoveAll(dir)
 	dev, err := client.Open(ctx, client.Options{Path: filepath.Join(dir, "device.db"), BatchSize: uploadBatch})
 	if err != nil {
-		return 0, err
+		return pushRun{}, err
 	}
 	defer dev.Close()
 	if err := dev.Login(ctx, srv.URL, "device", devicePassword); err != nil {
-		return 0, err
+		return pushRun{}, err
 	}
 	if _, err := dev.Sync(ctx, client.SyncOptions{SkipFiles: true}); err != nil {
-		return 0, fmt.Errorf("initial sync: %w", err)
+		return pushRun{}, fmt.Errorf("initial sync: %w", err)
 	}
 	for i := range n {
 		if _, err := dev.Create(ctx, "crm", "account", uploadFields(i)); err != nil {
-			return 0, fmt.Errorf("create %d: %w", i, err)
+			return pushRun{}, fmt.Errorf("create %d: %w", i, err)
 		}
 	}
 	before := c.Count("accounts")
@@ -391,10 +403,13 @@ func (b *bench) pushOnce(ctx context.Context, c *crm, kind string, n int, profil
 		stop := b.startProfile("p5-cpu.pprof")
 		defer stop()
 	}
-	start := time.Now()
+	// The plugin is the bench process's one child by now (the pulls'
+	// children are gone).
+	plugins := childPIDs(os.Getpid())
+	start, cpu0, pcpu0 := time.Now(), selfCPU(), childrenCPU(plugins)
 	rep, err := dev.Sync(ctx, client.SyncOptions{SkipFiles: true})
 	if err != nil {
-		return 0, fmt.Errorf("upload sync: %w", err)
+		return pushRun{}, fmt.Errorf("upload sync: %w", err)
 	}
 	upload := time.Since(start)
 	if applyOnly {
@@ -406,9 +421,9 @@ func (b *bench) pushOnce(ctx context.Context, c *crm, kind string, n int, profil
 			stop := b.startProfile(name)
 			defer stop()
 		}
-		start = time.Now()
+		start, cpu0, pcpu0 = time.Now(), selfCPU(), childrenCPU(plugins)
 		if err := h.Start(hctx); err != nil {
-			return 0, err
+			return pushRun{}, err
 		}
 	}
 	// The hub's metrics say when every mutation is applied: polling the
@@ -419,39 +434,61 @@ func (b *bench) pushOnce(ctx context.Context, c *crm, kind string, n int, profil
 	for {
 		applied, err := appliedMetric(h.Metrics(), "crm")
 		if err != nil {
-			return 0, err
+			return pushRun{}, err
 		}
 		if applied >= int64(n) {
 			break
 		}
 		if time.Now().After(deadline) {
 			counts, _ := st.CountMutations(ctx, "crm")
-			return 0, fmt.Errorf("after 10 minutes only %v of %d mutations are done", counts, n)
+			return pushRun{}, fmt.Errorf("after 10 minutes only %v of %d mutations are done", counts, n)
 		}
 		select {
 		case <-ctx.Done():
-			return 0, ctx.Err()
+			return pushRun{}, ctx.Err()
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-	d := time.Since(start)
+	run := pushRun{wall: time.Since(start), benchCPU: selfCPU() - cpu0, pluginCPU: childrenCPU(plugins) - pcpu0}
 	if counts, err := st.CountMutations(ctx, "crm"); err != nil || counts[store.MutationApplied] != int64(n) {
-		return 0, fmt.Errorf("the hub's metrics say %d applied; the store has %v (%v)", n, counts, err)
+		return pushRun{}, fmt.Errorf("the hub's metrics say %d applied; the store has %v (%v)", n, counts, err)
 	}
 	if instant != nil {
 		if got := int(instant.n.Load()); got != n {
-			return 0, fmt.Errorf("the instant back end answered %d creates, want %d", got, n)
+			return pushRun{}, fmt.Errorf("the instant back end answered %d creates, want %d", got, n)
 		}
-		return d, nil
+		return run, nil
 	}
 	if got := c.Count("accounts") - before; got != n {
-		return 0, fmt.Errorf("the emulator gained %d accounts, want %d", got, n)
+		return pushRun{}, fmt.Errorf("the emulator gained %d accounts, want %d", got, n)
 	}
 	if len(rep.Sources) > 0 && !applyOnly {
 		b.logf("P5: the device's sync took %.1fs (%d upload calls, upload %.1fs); all applied after %.1fs",
-			upload.Seconds(), rep.Sources[0].UploadCalls, rep.Sources[0].UploadTime.Seconds(), d.Seconds())
+			upload.Seconds(), rep.Sources[0].UploadCalls, rep.Sources[0].UploadTime.Seconds(), run.wall.Seconds())
 	}
-	return d, nil
+	return run, nil
+}
+
+// pushRun is what one pushOnce measured: its wall time and the CPU the
+// bench process (the hub, the emulator and the load) and the plugin
+// process used meanwhile.
+type pushRun struct {
+	wall, benchCPU, pluginCPU time.Duration
+}
+
+// rate is n records over the run's wall time, in records/s.
+func (r pushRun) rate(n int) float64 { return float64(n) / r.wall.Seconds() }
+
+// childrenCPU is the CPU the processes pids have used so far; a process
+// gone counts nothing.
+func childrenCPU(pids []int) time.Duration {
+	var sum time.Duration
+	for _, pid := range pids {
+		if d, err := procCPU(pid); err == nil {
+			sum += d
+		}
+	}
+	return sum
 }
 
 // appliedMetric reads synchub_push_mutations_total{source, outcome="applied"}.
@@ -480,4 +517,57 @@ func appliedMetric(g prometheus.Gatherer, source string) (int64, error) {
 		}
 	}
 	return 0, nil
+}
+
+// p5CPU is the CPU, in seconds, that one P5 round's runs used for their n
+// creates, measured from the processes' own accounting (/proc and
+// getrusage), not from profiles.
+type p5CPU struct {
+	wall   float64 // the apply run's wall time
+	bench  float64 // the bench process during the apply run: the hub, the emulator, the polling
+	plugin float64 // the plugin process during the apply run
+	raw    float64 // the bench process during the raw $batch loop: the emulator, and the loop posting ready bodies
+	alone  float64 // the bench process during the hub-alone run: the hub, its back end answering at once
+}
+
+func (c p5CPU) String() string {
+	return fmt.Sprintf("apply run %.2f s of CPU in %.2f s (bench process %.2f s, plugin %.2f s); raw loop %.2f s; hub alone %.2f s",
+		c.bench+c.plugin, c.wall, c.bench, c.plugin, c.raw, c.alone)
+}
+
+// medianCPU is each figure's median over the rounds.
+func medianCPU(cs []p5CPU) p5CPU {
+	pick := func(f func(p5CPU) float64) float64 { return medianOf(cs, f) }
+	return p5CPU{
+		wall:   pick(func(c p5CPU) float64 { return c.wall }),
+		bench:  pick(func(c p5CPU) float64 { return c.bench }),
+		plugin: pick(func(c p5CPU) float64 { return c.plugin }),
+		raw:    pick(func(c p5CPU) float64 { return c.raw }),
+		alone:  pick(func(c p5CPU) float64 { return c.alone }),
+	}
+}
+
+// note says, from the CPU the runs used, whether the cores could carry
+// the apply stage at the target: at 0.5 × the raw rate the n creates have
+// n / (0.5 × raw) seconds, and cores × that of CPU, which the hub, the
+// plugin and the emulator share.
+func (c p5CPU) note(cores, n int, raw float64) string {
+	if c.wall <= 0 || raw <= 0 {
+		return ""
+	}
+	total := c.bench + c.plugin
+	window := float64(n) / (0.5 * raw)
+	budget := float64(cores) * window
+	s := fmt.Sprintf("Measured by the processes' own accounting (medians over the rounds), the apply run used %.2f s of CPU in %.2f s "+
+		"of wall time: the bench process, where the hub and the emulator run, %.2f s and the plugin %.2f s, keeping %.0f %% of the %d "+
+		"cores busy. On their own, the emulator took %.2f s of CPU for the same creates (the raw loop) and the hub %.2f s (the "+
+		"hub-alone run). At 0.5 × the raw rate the run would have %.2f s, that is %.2f s of CPU on %d cores; ",
+		total, c.wall, c.bench, c.plugin, 100*total/(float64(cores)*c.wall), cores, c.raw, c.alone, window, budget, cores)
+	if total > budget {
+		s += fmt.Sprintf("the stage's processes use %.1f × that, so on this machine the target needs them all to use less CPU, "+
+			"not only a shorter path through the hub. ", total/budget)
+	} else {
+		s += "the stage's processes use less than that, so the miss is in how their work overlaps, not in the cores. "
+	}
+	return s
 }
