@@ -144,6 +144,10 @@ func (b *bench) p5Note() string {
 			"and record take is a round trip to the server, whose process shares the same cores, and each of the two status " +
 			"changes of a mutation (in flight, applied) writes a new version of its whole row, fields included, with an entry " +
 			"in each of its indexes (the status is indexed, so PostgreSQL cannot update the row in place). ")
+		if c := b.p5pgCPU; c.wall > 0 {
+			fmt.Fprintf(&s, "In its apply run (medians) the bench process used %.2f s of CPU, the plugin %.2f s and the rest of "+
+				"the machine, PostgreSQL's server above all, %.2f s, in %.2f s of wall time. ", c.bench, c.plugin, c.others, c.wall)
+		}
 	}
 	if path := b.profilePath("p5-cpu.pprof"); path != "" {
 		if total, cum, err := profileTop(path); err == nil {

@@ -100,6 +100,31 @@ func childPIDs(pid int) []int {
 	return out
 }
 
+// machineCPU is the CPU time every core of the machine has spent busy
+// (not idle nor waiting for I/O) since boot, from /proc/stat: every
+// process's, the PostgreSQL server's among them; 0 when unreadable.
+func machineCPU() time.Duration {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := bytes.Cut(b, []byte("\n"))
+	f := strings.Fields(string(line))
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0
+	}
+	var busy int64
+	// user nice system idle iowait irq softirq steal
+	for _, i := range []int{1, 2, 3, 6, 7, 8} {
+		n, err := strconv.ParseInt(f[i], 10, 64)
+		if err != nil {
+			return 0
+		}
+		busy += n
+	}
+	return time.Duration(busy) * time.Second / clockTicks
+}
+
 // selfCPU is the CPU time (user+system) this process has used so far.
 func selfCPU() time.Duration {
 	var ru syscall.Rusage

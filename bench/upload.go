@@ -67,6 +67,7 @@ func (b *bench) runUpload(ctx context.Context) {
 	}
 	var pipe, apply, raw, ratios, pipeRatios, alone, book, pgApply, pgRatios []float64
 	var cpus []p5CPU
+	var pgCPU []pushRun
 	for r := range b.o.runs {
 		d, rawCPU, err := rawIngest(ctx, c, n)
 		if err != nil {
@@ -96,7 +97,7 @@ func (b *bench) runUpload(ctx context.Context) {
 		}
 		alone = append(alone, h.rate(n))
 		cpus = append(cpus, p5CPU{wall: a.wall.Seconds(), bench: a.benchCPU.Seconds(), plugin: a.pluginCPU.Seconds(),
-			raw: rawCPU.Seconds(), alone: h.benchCPU.Seconds()})
+			others: a.others().Seconds(), raw: rawCPU.Seconds(), alone: h.benchCPU.Seconds()})
 		k, err := bookkeeping(ctx, b.work, n, c.Count("accounts"))
 		if err != nil {
 			b.fail("P5", fmt.Errorf("bookkeeping run %d: %w", r+1, err))
@@ -111,8 +112,9 @@ func (b *bench) runUpload(ctx context.Context) {
 			}
 			pgApply = append(pgApply, pg.rate(n))
 			pgRatios = append(pgRatios, pgApply[len(pgApply)-1]/raw[len(raw)-1])
-			b.logf("P5 run %d on PostgreSQL: hub → plugin → emulator %s (%.1fs), ratio %.2f", r+1,
-				rate(pgApply[len(pgApply)-1]), pg.wall.Seconds(), pgRatios[len(pgRatios)-1])
+			pgCPU = append(pgCPU, pg)
+			b.logf("P5 run %d on PostgreSQL: hub → plugin → emulator %s (%.1fs), ratio %.2f; CPU: %s", r+1,
+				rate(pgApply[len(pgApply)-1]), pg.wall.Seconds(), pgRatios[len(pgRatios)-1], pg.cpu())
 		}
 		pipe = append(pipe, p.rate(n))
 		ratios = append(ratios, apply[len(apply)-1]/raw[len(raw)-1])
@@ -157,8 +159,16 @@ func (b *bench) runUpload(ctx context.Context) {
 	}
 	b.detail("**P5 CPU** per run, from the processes' own accounting: %s.", strings.Join(cpuRuns, "; "))
 	if len(pgApply) > 0 {
-		b.detail("**P5 PostgreSQL** per run: apply %s; ratio %s.", list(pgApply, rate),
-			list(pgRatios, func(x float64) string { return fmt.Sprintf("%.2f", x) }))
+		b.p5pgCPU = p5CPU{wall: medianOf(pgCPU, func(r pushRun) float64 { return r.wall.Seconds() }),
+			bench:  medianOf(pgCPU, func(r pushRun) float64 { return r.benchCPU.Seconds() }),
+			plugin: medianOf(pgCPU, func(r pushRun) float64 { return r.pluginCPU.Seconds() }),
+			others: medianOf(pgCPU, func(r pushRun) float64 { return r.others().Seconds() })}
+		pgRuns := make([]string, len(pgCPU))
+		for i, r := range pgCPU {
+			pgRuns[i] = r.cpu()
+		}
+		b.detail("**P5 PostgreSQL** per run: apply %s; ratio %s; CPU: %s.", list(pgApply, rate),
+			list(pgRatios, func(x float64) string { return fmt.Sprintf("%.2f", x) }), strings.Join(pgRuns, "; "))
 	}
 }
 
@@ -406,7 +416,7 @@ func (b *bench) pushOnce(ctx context.Context, c *crm, kind string, n int, profil
 	// The plugin is the bench process's one child by now (the pulls'
 	// children are gone).
 	plugins := childPIDs(os.Getpid())
-	start, cpu0, pcpu0 := time.Now(), selfCPU(), childrenCPU(plugins)
+	start, cpu0, pcpu0, mcpu0 := time.Now(), selfCPU(), childrenCPU(plugins), machineCPU()
 	rep, err := dev.Sync(ctx, client.SyncOptions{SkipFiles: true})
 	if err != nil {
 		return pushRun{}, fmt.Errorf("upload sync: %w", err)
@@ -421,7 +431,7 @@ func (b *bench) pushOnce(ctx context.Context, c *crm, kind string, n int, profil
 			stop := b.startProfile(name)
 			defer stop()
 		}
-		start, cpu0, pcpu0 = time.Now(), selfCPU(), childrenCPU(plugins)
+		start, cpu0, pcpu0, mcpu0 = time.Now(), selfCPU(), childrenCPU(plugins), machineCPU()
 		if err := h.Start(hctx); err != nil {
 			return pushRun{}, err
 		}
@@ -449,7 +459,8 @@ func (b *bench) pushOnce(ctx context.Context, c *crm, kind string, n int, profil
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-	run := pushRun{wall: time.Since(start), benchCPU: selfCPU() - cpu0, pluginCPU: childrenCPU(plugins) - pcpu0}
+	run := pushRun{wall: time.Since(start), benchCPU: selfCPU() - cpu0, pluginCPU: childrenCPU(plugins) - pcpu0,
+		machineCPU: machineCPU() - mcpu0}
 	if counts, err := st.CountMutations(ctx, "crm"); err != nil || counts[store.MutationApplied] != int64(n) {
 		return pushRun{}, fmt.Errorf("the hub's metrics say %d applied; the store has %v (%v)", n, counts, err)
 	}
@@ -470,10 +481,22 @@ func (b *bench) pushOnce(ctx context.Context, c *crm, kind string, n int, profil
 }
 
 // pushRun is what one pushOnce measured: its wall time and the CPU the
-// bench process (the hub, the emulator and the load) and the plugin
-// process used meanwhile.
+// bench process (the hub, the emulator and the load), the plugin process
+// and the whole machine (PostgreSQL's server among the rest) used
+// meanwhile.
 type pushRun struct {
-	wall, benchCPU, pluginCPU time.Duration
+	wall, benchCPU, pluginCPU, machineCPU time.Duration
+}
+
+// others is the CPU the rest of the machine used during the run: on
+// PostgreSQL, mostly its server.
+func (r pushRun) others() time.Duration { return max(r.machineCPU-r.benchCPU-r.pluginCPU, 0) }
+
+// cpu says what CPU the run used.
+func (r pushRun) cpu() string {
+	return fmt.Sprintf("%.2f s of CPU in %.2f s (bench process %.2f s, plugin %.2f s, the rest of the machine %.2f s)",
+		(r.benchCPU + r.pluginCPU + r.others()).Seconds(), r.wall.Seconds(), r.benchCPU.Seconds(), r.pluginCPU.Seconds(),
+		r.others().Seconds())
 }
 
 // rate is n records over the run's wall time, in records/s.
@@ -526,13 +549,14 @@ type p5CPU struct {
 	wall   float64 // the apply run's wall time
 	bench  float64 // the bench process during the apply run: the hub, the emulator, the polling
 	plugin float64 // the plugin process during the apply run
+	others float64 // the rest of the machine during the apply run
 	raw    float64 // the bench process during the raw $batch loop: the emulator, and the loop posting ready bodies
 	alone  float64 // the bench process during the hub-alone run: the hub, its back end answering at once
 }
 
 func (c p5CPU) String() string {
-	return fmt.Sprintf("apply run %.2f s of CPU in %.2f s (bench process %.2f s, plugin %.2f s); raw loop %.2f s; hub alone %.2f s",
-		c.bench+c.plugin, c.wall, c.bench, c.plugin, c.raw, c.alone)
+	return fmt.Sprintf("apply run %.2f s of CPU in %.2f s (bench process %.2f s, plugin %.2f s; the rest of the machine %.2f s); "+
+		"raw loop %.2f s; hub alone %.2f s", c.bench+c.plugin, c.wall, c.bench, c.plugin, c.others, c.raw, c.alone)
 }
 
 // medianCPU is each figure's median over the rounds.
@@ -542,6 +566,7 @@ func medianCPU(cs []p5CPU) p5CPU {
 		wall:   pick(func(c p5CPU) float64 { return c.wall }),
 		bench:  pick(func(c p5CPU) float64 { return c.bench }),
 		plugin: pick(func(c p5CPU) float64 { return c.plugin }),
+		others: pick(func(c p5CPU) float64 { return c.others }),
 		raw:    pick(func(c p5CPU) float64 { return c.raw }),
 		alone:  pick(func(c p5CPU) float64 { return c.alone }),
 	}
