@@ -77,15 +77,15 @@ func inTx(ctx context.Context, db *sql.DB, fn func(*sql.Tx) error) error {
 	return tx.Commit()
 }
 
-// bookkeepingSetup writes the accepted mutations and seed mirrored records
-// (untimed) and returns the mutations' ids.
+// bookkeepingSetup writes the accepted mutations (each row and its content)
+// and seed mirrored records (untimed) and returns the mutations' ids.
 func bookkeepingSetup(ctx context.Context, db *sql.DB, fields [][]byte, seed int, now time.Time) ([]int64, error) {
 	seedFields := fields[0]
 	for b := 0; b < max(len(fields), seed); b += 500 {
 		err := inTx(ctx, db, func(tx *sql.Tx) error {
 			var margs, rargs, iargs []any
 			for i := b; i < min(b+500, len(fields)); i++ {
-				margs = append(margs, "crm", 1, fmt.Sprint("m", i), 1, "account", "create", fmt.Sprint("c", i), fields[i],
+				margs = append(margs, "crm", 1, fmt.Sprint("m", i), 1, "account", "create", fmt.Sprint("c", i),
 					store.MutationPending, now, now)
 			}
 			for i := b; i < min(b+500, seed); i++ {
@@ -94,8 +94,26 @@ func bookkeepingSetup(ctx context.Context, db *sql.DB, fields [][]byte, seed int
 				iargs = append(iargs, "crm", "account/*", "account", id, i+1, false, now)
 			}
 			if len(margs) > 0 {
-				if _, err := tx.ExecContext(ctx, `INSERT INTO push_mutations (source, device_id, mutation_id, user_id, entity, op,`+
-					` record_id, fields, status, created_at, updated_at) VALUES `+values(len(margs)/11, 11, false), margs...); err != nil {
+				rows, err := tx.QueryContext(ctx, `INSERT INTO push_mutations (source, device_id, mutation_id, user_id, entity, op,`+
+					` record_id, status, created_at, updated_at) VALUES `+values(len(margs)/10, 10, false)+` RETURNING id`, margs...)
+				if err != nil {
+					return err
+				}
+				var bargs []any
+				for i := b; rows.Next(); i++ {
+					var id int64
+					if err := rows.Scan(&id); err != nil {
+						rows.Close()
+						return err
+					}
+					bargs = append(bargs, id, fields[i])
+				}
+				rows.Close()
+				if err := rows.Err(); err != nil {
+					return err
+				}
+				if _, err := tx.ExecContext(ctx, `INSERT INTO push_mutation_bodies (push_mutation_id, fields) VALUES `+
+					values(len(bargs)/2, 2, false), bargs...); err != nil {
 					return err
 				}
 			}

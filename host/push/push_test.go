@@ -402,7 +402,9 @@ func TestAStopRecordsTheCallsAlreadyMade(t *testing.T) {
 		e.client.upload = func(ctx context.Context, next sdk.Client, req sdk.UploadRequest) (sdk.UploadResponse, error) {
 			if calls.Add(1) == 2 {
 				go func() { _ = e.p.Stop(context.Background()) }()
-				time.Sleep(50 * time.Millisecond) // the stop is seen before the next call
+				// The stop is requested before this call answers, however
+				// loaded the machine.
+				assert.Eventually(t, e.p.stopRequested, 10*time.Second, time.Millisecond)
 			}
 			return next.Upload(ctx, req)
 		}

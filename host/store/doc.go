@@ -23,6 +23,16 @@
 // commits, so no reader ever sees seq n+1 committed before seq n. Every
 // partition item gets a seq of its own, so a seq names exactly one op.
 //
+// The push stage: push_mutations keeps each device mutation for good
+// ((device, mutation id) is its idempotency key) with its state, which
+// changes on every step (pending, in flight with its op, applied with its
+// seq and result); push_mutation_bodies keeps its content beside it (the
+// fields, the base snapshot, what a sync error shows), written at accept
+// and again only when a conflict is met or resolved, so that each state
+// change rewrites a narrow row, not the fields. push_ops holds the frozen
+// ops in flight. The store's reads and writes of a PushMutation join the
+// two.
+//
 // The package must not know about connectors, plugins, HTTP or the config
 // format: it speaks in sources, entities, records, partitions and seqs.
 // Computing partitions and deciding what a page means is the pull stage's

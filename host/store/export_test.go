@@ -1,6 +1,9 @@
 package store
 
-import "database/sql"
+import (
+	"context"
+	"database/sql"
+)
 
 // Test hooks into the store's internals.
 
@@ -28,3 +31,14 @@ func (s *Store) PlainIn(table, col string, values any) (text string, out []strin
 	})
 	return q.b.String(), out, err
 }
+
+// PushMutationBody is a mutation's content row.
+type PushMutationBody = pushMutationBody
+
+// RollbackLastMigration undoes the newest migration.
+func (s *Store) RollbackLastMigration(ctx context.Context) error {
+	return s.migrator(ctx).RollbackLast()
+}
+
+// MigrateAgain runs the migrations not yet run.
+func (s *Store) MigrateAgain(ctx context.Context) error { return s.migrate(ctx) }

@@ -25,6 +25,7 @@ func migrations() []*gormigrate.Migration {
 		{ID: "2026112202_push", Migrate: migratePush, Rollback: rollbackPush},
 		{ID: "2026112203_files", Migrate: migrateFiles, Rollback: rollbackFiles},
 		{ID: "2026120601_identity_login", Migrate: migrateIdentityLogin, Rollback: rollbackIdentityLogin},
+		{ID: "2026120602_mutation_bodies", Migrate: migrateMutationBodies, Rollback: rollbackMutationBodies},
 	}
 }
 
@@ -162,20 +163,24 @@ func (s *Store) migrate(ctx context.Context) error {
 		return err
 	}
 	defer unlock()
-	m := gormigrate.New(s.db.WithContext(ctx), &gormigrate.Options{
-		TableName:                 "migrations",
-		IDColumnName:              "id",
-		IDColumnSize:              255,
-		UseTransaction:            true,
-		ValidateUnknownMigrations: true,
-	}, migrations())
-	if err := m.Migrate(); err != nil {
+	if err := s.migrator(ctx).Migrate(); err != nil {
 		return fmt.Errorf("migrate store: %w", err)
 	}
 	if err := s.migrateQueue(ctx); err != nil {
 		return fmt.Errorf("migrate job queue: %w", err)
 	}
 	return nil
+}
+
+// migrator runs the hub's migrations on the store's database.
+func (s *Store) migrator(ctx context.Context) *gormigrate.Gormigrate {
+	return gormigrate.New(s.db.WithContext(ctx), &gormigrate.Options{
+		TableName:                 "migrations",
+		IDColumnName:              "id",
+		IDColumnSize:              255,
+		UseTransaction:            true,
+		ValidateUnknownMigrations: true,
+	}, migrations())
 }
 
 // migrateQueue brings River's tables up to date.

@@ -55,10 +55,13 @@ type PushMutation struct {
 	// record is applied (the device's own chain of edits).
 	BaseVersion string `gorm:"size:200;not null;default:''"`
 	// Fields is the JSON object of changed fields (all fields for a create).
-	Fields []byte `gorm:"not null"`
+	// It and the other content (BaseFields, ServerRecord, ConflictFields)
+	// live in push_mutation_bodies, beside the row (pushMutationBody); the
+	// store's reads and writes of a PushMutation carry them.
+	Fields []byte `gorm:"-"`
 	// BaseFields is the record's fields at BaseVersion, when the hub knew
 	// them at accept time (three-way merges read it); nil otherwise.
-	BaseFields []byte
+	BaseFields []byte `gorm:"-"`
 	ClientTime *time.Time
 	// GroupID is the device's group id, "" for none.
 	GroupID string `gorm:"size:200;not null;default:''"`
@@ -74,9 +77,9 @@ type PushMutation struct {
 	Reason string `gorm:"type:text;not null;default:''"`
 	// ServerRecord is the server's record a conflict was met with, as JSON
 	// {"id","version","modified_at","fields"}.
-	ServerRecord []byte
+	ServerRecord []byte `gorm:"-"`
 	// ConflictFields is a JSON array of the fields both sides changed.
-	ConflictFields []byte
+	ConflictFields []byte `gorm:"-"`
 	// BackendID is the back end's id of the record once applied.
 	BackendID string `gorm:"size:200;not null;default:''"`
 	// ResultVersion is the record's version the mutation's op produced.
@@ -90,6 +93,63 @@ type PushMutation struct {
 	CreatedAt  time.Time
 	UpdatedAt  time.Time
 	ResolvedAt *time.Time
+}
+
+// pushMutationBody is a mutation's content, in a table beside its row:
+// the fields (and base fields) it was accepted with, and what a sync error
+// shows (the server's record, the conflicting fields). The content is
+// written once, or once more when a conflict is met or resolved, while the
+// row's state changes on every step of the push stage (in flight, then
+// applied, with the op, seq and result). Kept apart, those changes write a
+// row of a few hundred bytes instead of one that holds the fields: on
+// SQLite fewer pages per batch, on PostgreSQL (which writes a new version
+// of a row on every update, with an entry in each index) a small version.
+type pushMutationBody struct {
+	PushMutationID int64  `gorm:"primaryKey;autoIncrement:false"`
+	Fields         []byte `gorm:"not null"`
+	BaseFields     []byte
+	ServerRecord   []byte
+	ConflictFields []byte
+}
+
+func (pushMutationBody) TableName() string { return "push_mutation_bodies" }
+
+// bodyColumns are the columns of a mutation kept in push_mutation_bodies.
+var bodyColumns = []string{"fields", "base_fields", "server_record", "conflict_fields"}
+
+func bodyOf(m *PushMutation) pushMutationBody {
+	return pushMutationBody{PushMutationID: m.ID, Fields: m.Fields, BaseFields: m.BaseFields, ServerRecord: m.ServerRecord,
+		ConflictFields: m.ConflictFields}
+}
+
+// fillBodies reads the content of rows (read without it) from
+// push_mutation_bodies.
+func fillBodies(db *gorm.DB, rows []PushMutation) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	at := make(map[int64]int, len(rows))
+	ids := make([]int64, len(rows))
+	for i := range rows {
+		at[rows[i].ID], ids[i] = i, rows[i].ID
+	}
+	for part := range slices.Chunk(ids, chunk) {
+		q := newPlain(db).sql("SELECT push_mutation_id, fields, base_fields, server_record, conflict_fields FROM push_mutation_bodies WHERE ").
+			in("push_mutation_id", part)
+		err := q.each(db, func(r *sql.Rows) error {
+			var b pushMutationBody
+			if err := r.Scan(&b.PushMutationID, &b.Fields, &b.BaseFields, &b.ServerRecord, &b.ConflictFields); err != nil {
+				return err
+			}
+			m := &rows[at[b.PushMutationID]]
+			m.Fields, m.BaseFields, m.ServerRecord, m.ConflictFields = b.Fields, b.BaseFields, b.ServerRecord, b.ConflictFields
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("read mutations' content: %w", err)
+		}
+	}
+	return nil
 }
 
 // PushOp is an op frozen before it is sent to the back end: its Key is the
@@ -277,7 +337,11 @@ func (s *Store) DeviceMutations(ctx context.Context, deviceID int64, mutationIDs
 	out := make(map[string]PushMutation, len(mutationIDs))
 	for part := range slices.Chunk(mutationIDs, chunk) {
 		var rows []PushMutation
-		if err := s.db.WithContext(ctx).Where("device_id = ? AND mutation_id IN ?", deviceID, part).Find(&rows).Error; err != nil {
+		db := s.db.WithContext(ctx)
+		if err := db.Where("device_id = ? AND mutation_id IN ?", deviceID, part).Find(&rows).Error; err != nil {
+			return nil, fmt.Errorf("mutations of device %d: %w", deviceID, err)
+		}
+		if err := fillBodies(db, rows); err != nil {
 			return nil, fmt.Errorf("mutations of device %d: %w", deviceID, err)
 		}
 		for _, r := range rows {
@@ -295,15 +359,11 @@ func (s *Store) DeviceCreates(ctx context.Context, source string, deviceID int64
 	return deviceCreates(s.db.WithContext(ctx), source, deviceID, entity, recordIDs)
 }
 
-// createOmits are the columns DeviceCreates leaves out: a create's fields
-// and what a sync error shows, not its state.
-var createOmits = []string{"fields", "base_fields", "server_record", "conflict_fields"}
-
 func deviceCreates(db *gorm.DB, source string, deviceID int64, entity string, recordIDs []string) (map[string]PushMutation, error) {
 	out := make(map[string]PushMutation, len(recordIDs))
 	for part := range slices.Chunk(recordIDs, chunk) {
 		var rows []PushMutation
-		if err := db.Omit(createOmits...).Where("source = ? AND device_id = ? AND entity = ? AND record_id IN ? AND op = ?",
+		if err := db.Where("source = ? AND device_id = ? AND entity = ? AND record_id IN ? AND op = ?",
 			source, deviceID, entity, part, "create").Order("id").Find(&rows).Error; err != nil {
 			return nil, fmt.Errorf("creates of device %d: %w", deviceID, err)
 		}
@@ -316,9 +376,16 @@ func deviceCreates(db *gorm.DB, source string, deviceID int64, entity string, re
 
 // GroupMutations returns the device's stored mutations of a group.
 func (s *Store) GroupMutations(ctx context.Context, source string, deviceID int64, group string) ([]PushMutation, error) {
+	return groupMutations(s.db.WithContext(ctx), source, deviceID, group)
+}
+
+func groupMutations(db *gorm.DB, source string, deviceID int64, group string) ([]PushMutation, error) {
 	var rows []PushMutation
-	if err := s.db.WithContext(ctx).Where("source = ? AND device_id = ? AND group_id = ?", source, deviceID, group).
-		Order("id").Find(&rows).Error; err != nil {
+	err := db.Where("source = ? AND device_id = ? AND group_id = ?", source, deviceID, group).Order("id").Find(&rows).Error
+	if err == nil {
+		err = fillBodies(db, rows)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("group %q of device %d: %w", group, deviceID, err)
 	}
 	return rows, nil
@@ -340,8 +407,12 @@ func (s *Store) AcceptMutations(ctx context.Context, rows []PushMutation, enqueu
 	out := make([]AcceptOutcome, len(rows))
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		inserted := 0
+		var bodies []pushMutationBody
 		for i := range rows {
 			r := &rows[i]
+			if r.Fields == nil {
+				return fmt.Errorf("insert mutation %s: no fields", r.MutationID)
+			}
 			q := tx.Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "device_id"}, {Name: "mutation_id"}}, DoNothing: true}).Create(r)
 			if q.Error != nil {
 				return fmt.Errorf("insert mutation %s: %w", r.MutationID, q.Error)
@@ -349,6 +420,7 @@ func (s *Store) AcceptMutations(ctx context.Context, rows []PushMutation, enqueu
 			if q.RowsAffected == 1 {
 				out[i].Inserted = true
 				inserted++
+				bodies = append(bodies, bodyOf(r))
 				continue
 			}
 			var stored []PushMutation
@@ -359,6 +431,11 @@ func (s *Store) AcceptMutations(ctx context.Context, rows []PushMutation, enqueu
 			if len(stored) == 1 {
 				out[i].StoredHash = stored[0].Hash
 				r.ID = stored[0].ID
+			}
+		}
+		if len(bodies) > 0 {
+			if err := tx.CreateInBatches(bodies, 200).Error; err != nil {
+				return fmt.Errorf("insert mutations' content: %w", err)
 			}
 		}
 		if inserted == 0 || enqueue == nil {
@@ -416,8 +493,12 @@ func (s *Store) AppliedMutations(ctx context.Context, source string, deviceID in
 // first.
 func (s *Store) SyncErrors(ctx context.Context, source string, deviceID int64) ([]PushMutation, error) {
 	var rows []PushMutation
-	if err := s.rdb.WithContext(ctx).Where("source = ? AND device_id = ? AND status IN ?", source, deviceID, SyncErrorStatuses).
-		Order("id").Find(&rows).Error; err != nil {
+	db := s.rdb.WithContext(ctx)
+	err := db.Where("source = ? AND device_id = ? AND status IN ?", source, deviceID, SyncErrorStatuses).Order("id").Find(&rows).Error
+	if err == nil {
+		err = fillBodies(db, rows)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("sync errors of device %d: %w", deviceID, err)
 	}
 	return rows, nil
@@ -427,8 +508,12 @@ func (s *Store) SyncErrors(ctx context.Context, source string, deviceID int64) (
 // oldest first, at most limit.
 func (s *Store) MutationsWithStatus(ctx context.Context, source string, statuses []string, limit int) ([]PushMutation, error) {
 	var rows []PushMutation
-	if err := s.rdb.WithContext(ctx).Where("source = ? AND status IN ?", source, statuses).
-		Order("id").Limit(limit).Find(&rows).Error; err != nil {
+	db := s.rdb.WithContext(ctx)
+	err := db.Where("source = ? AND status IN ?", source, statuses).Order("id").Limit(limit).Find(&rows).Error
+	if err == nil {
+		err = fillBodies(db, rows)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("mutations of %s: %w", source, err)
 	}
 	return rows, nil

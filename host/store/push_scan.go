@@ -9,7 +9,8 @@ import (
 	"gorm.io/gorm"
 )
 
-// mutationColumns are push_mutations' columns, as the model declares them.
+// mutationColumns are a mutation's columns, as the model declares them:
+// push_mutations' and its content's in push_mutation_bodies.
 var mutationColumns = []string{"id", "source", "device_id", "mutation_id", "user_id", "entity", "op", "record_id",
 	"base_version", "fields", "base_fields", "client_time", "group_id", "hash", "status", "parked", "force", "reason",
 	"server_record", "conflict_fields", "backend_id", "result_version", "op_id", "applied_seq", "created_at",
@@ -94,10 +95,17 @@ func newMutationQuery(omit []string) mutationQuery {
 		}
 	}
 	quoted := make([]string, len(q.cols))
+	from := "push_mutations"
 	for i, c := range q.cols {
 		quoted[i] = `"` + c + `"`
+		if slices.Contains(bodyColumns, c) {
+			// The content's columns are named apart from the row's, so
+			// the caller's condition needs no table names.
+			quoted[i] = "push_mutation_bodies." + quoted[i]
+			from = "push_mutations LEFT JOIN push_mutation_bodies ON push_mutation_bodies.push_mutation_id = push_mutations.id"
+		}
 	}
-	q.head = "SELECT " + strings.Join(quoted, ", ") + " FROM push_mutations WHERE "
+	q.head = "SELECT " + strings.Join(quoted, ", ") + " FROM " + from + " WHERE "
 	return q
 }
 

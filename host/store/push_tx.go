@@ -53,7 +53,7 @@ func (t *PushTx) OpenMutations(source string, lock bool) ([]PushMutation, error)
 	var rows []PushMutation
 	var err error
 	if lock && t.s.kind == KindPostgres {
-		q.sql(" AND status IN (").list(MutationPending, MutationBlocked).sql(") ORDER BY id FOR UPDATE SKIP LOCKED")
+		q.sql(" AND status IN (").list(MutationPending, MutationBlocked).sql(") ORDER BY id FOR UPDATE OF push_mutations SKIP LOCKED")
 		if rows, err = planQuery.find(t.tx, q, nil); err == nil {
 			rest := planQuery.start(t.tx).sql("source = ").arg(source).sql(" AND (status = ").arg(MutationInflight).
 				sql(" OR (status = ").arg(MutationConflict).sql(" AND parked = ").arg(true).sql(")) ORDER BY id")
@@ -113,14 +113,21 @@ func (t *PushTx) fillShared(ops []PushOp) error {
 	}
 	ids := slices.Sorted(maps.Keys(at))
 	for part := range slices.Chunk(ids, chunk) {
-		var rows []PushMutation
-		if err := t.tx.Select("op_id", "fields").Where("op_id IN ?", part).Order("id").Find(&rows).Error; err != nil {
-			return fmt.Errorf("fields of ops: %w", err)
-		}
-		for _, m := range rows {
-			if i := at[m.OpID]; ops[i].Fields == nil {
-				ops[i].Fields = m.Fields
+		q := newPlain(t.tx).sql("SELECT m.op_id, b.fields FROM push_mutations m JOIN push_mutation_bodies b ON b.push_mutation_id = m.id WHERE ").
+			in("m.op_id", part).sql(" ORDER BY m.id")
+		err := q.each(t.tx, func(r *sql.Rows) error {
+			var opID int64
+			var fields []byte
+			if err := r.Scan(&opID, &fields); err != nil {
+				return err
 			}
+			if i := at[opID]; ops[i].Fields == nil {
+				ops[i].Fields = fields
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("fields of ops: %w", err)
 		}
 	}
 	for _, i := range at {
@@ -141,7 +148,11 @@ func (t *PushTx) MutationsOfOp(opID int64) ([]PushMutation, error) {
 // Mutation returns one mutation, or ErrNotFound.
 func (t *PushTx) Mutation(id int64) (PushMutation, error) {
 	var rows []PushMutation
-	if err := t.tx.Where("id = ?", id).Limit(1).Find(&rows).Error; err != nil {
+	err := t.tx.Where("id = ?", id).Limit(1).Find(&rows).Error
+	if err == nil {
+		err = fillBodies(t.tx, rows)
+	}
+	if err != nil {
 		return PushMutation{}, fmt.Errorf("mutation %d: %w", id, err)
 	}
 	if len(rows) == 0 {
@@ -286,19 +297,32 @@ func (t *PushTx) DeleteOps(ids ...int64) error {
 	return nil
 }
 
-// UpdateMutations sets columns of mutations (updated_at too).
+// UpdateMutations sets columns of mutations (updated_at too); the content
+// columns (fields, base_fields, server_record, conflict_fields) go to
+// their bodies.
 func (t *PushTx) UpdateMutations(ids []int64, cols map[string]any) error {
 	if len(ids) == 0 {
 		return nil
 	}
 	c := make(map[string]any, len(cols)+1)
+	body := map[string]any{}
 	for k, v := range cols {
-		c[k] = v
+		if slices.Contains(bodyColumns, k) {
+			body[k] = v
+		} else {
+			c[k] = v
+		}
 	}
 	c["updated_at"] = time.Now().UTC()
 	for part := range slices.Chunk(ids, chunk) {
 		if err := t.tx.Model(&PushMutation{}).Where("id IN ?", part).Updates(c).Error; err != nil {
 			return fmt.Errorf("update mutations: %w", err)
+		}
+		if len(body) == 0 {
+			continue
+		}
+		if err := t.tx.Model(&pushMutationBody{}).Where("push_mutation_id IN ?", part).Updates(body).Error; err != nil {
+			return fmt.Errorf("update mutations' content: %w", err)
 		}
 	}
 	return nil
@@ -396,7 +420,11 @@ func (t *PushTx) TakeSeq(source string) (int64, error) {
 // OpMutations returns every mutation an op carries, whatever its status.
 func (t *PushTx) OpMutations(opID int64) ([]PushMutation, error) {
 	var rows []PushMutation
-	if err := t.tx.Where("op_id = ?", opID).Order("id").Find(&rows).Error; err != nil {
+	err := t.tx.Where("op_id = ?", opID).Order("id").Find(&rows).Error
+	if err == nil {
+		err = fillBodies(t.tx, rows)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("mutations of op %d: %w", opID, err)
 	}
 	return rows, nil
@@ -404,11 +432,7 @@ func (t *PushTx) OpMutations(opID int64) ([]PushMutation, error) {
 
 // GroupMutations returns the device's mutations of a group.
 func (t *PushTx) GroupMutations(source string, deviceID int64, group string) ([]PushMutation, error) {
-	var rows []PushMutation
-	if err := t.tx.Where("source = ? AND device_id = ? AND group_id = ?", source, deviceID, group).Order("id").Find(&rows).Error; err != nil {
-		return nil, fmt.Errorf("group %q of device %d: %w", group, deviceID, err)
-	}
-	return rows, nil
+	return groupMutations(t.tx, source, deviceID, group)
 }
 
 // SendSeq is the seq MarkSent gives ops sent now: the source's current

@@ -65,7 +65,7 @@ func TestMigrations(t *testing.T) {
 	storetest.ForEachDB(t, func(t *testing.T, s *store.Store) {
 		models := []any{&store.Source{}, &store.EntityState{}, &store.Record{}, &store.PartitionItem{},
 			&store.PartitionFloor{}, &store.User{}, &store.UserIdentity{}, &store.Device{}, &store.Token{},
-			&store.PushMutation{}, &store.PushOp{}, &store.RecordVersion{},
+			&store.PushMutation{}, &store.PushMutationBody{}, &store.PushOp{}, &store.RecordVersion{},
 			&store.File{}, &store.FileSource{}, &store.FileOrphan{}, &store.FileUpload{}}
 		m := s.DB().Migrator()
 		for _, model := range models {
@@ -84,7 +84,11 @@ func TestMigrations(t *testing.T) {
 		}
 		var ids []string
 		require.NoError(t, s.DB().Table("migrations").Order("id").Pluck("id", &ids).Error)
-		assert.Equal(t, []string{"2026112201_initial", "2026112202_push", "2026112203_files", "2026120601_identity_login"}, ids)
+		assert.Equal(t, []string{"2026112201_initial", "2026112202_push", "2026112203_files", "2026120601_identity_login",
+			"2026120602_mutation_bodies"}, ids)
+		for _, col := range []string{"fields", "base_fields", "server_record", "conflict_fields"} {
+			assert.False(t, m.HasColumn(&store.PushMutation{}, col), "push_mutations.%s moved to push_mutation_bodies", col)
+		}
 		var river int64
 		require.NoError(t, s.DB().Table("river_migration").Count(&river).Error)
 		assert.Positive(t, river, "river's migrations ran")
@@ -96,7 +100,7 @@ func TestMigrations(t *testing.T) {
 			require.NoError(t, err)
 			var n int64
 			require.NoError(t, s.DB().Table("migrations").Count(&n).Error)
-			assert.EqualValues(t, 4, n)
+			assert.EqualValues(t, 5, n)
 			require.NoError(t, s.Close())
 		}
 	})
