@@ -142,8 +142,8 @@ func (b *bench) p5Note() string {
 	if b.missed("P5", "PostgreSQL") {
 		s.WriteString("On PostgreSQL the stage is slower than on SQLite: each of the dozen or so statements a batch's plan " +
 			"and record take is a round trip to the server, whose process shares the same cores, and each of the two status " +
-			"changes of a mutation (in flight, applied) writes a new version of its row (a narrow one: the fields live beside "+
-			"it in push_mutation_bodies) with an entry in each of its six indexes (the status is indexed, so PostgreSQL cannot "+
+			"changes of a mutation (in flight, applied) writes a new version of its row (a narrow one: the fields live beside " +
+			"it in push_mutation_bodies) with an entry in each of its six indexes (the status is indexed, so PostgreSQL cannot " +
 			"update the row in place). ")
 		if c := b.p5pgCPU; c.wall > 0 {
 			fmt.Fprintf(&s, "In its apply run (medians) the bench process used %.2f s of CPU, the plugin %.2f s and the rest of "+
