@@ -104,6 +104,15 @@ func TestMigrations(t *testing.T) {
 			require.NoError(t, s.Close())
 		}
 	})
+	t.Run("a_database_a_newer_hub_migrated_is_refused", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "hub.db")
+		s, err := store.Open(ctxT(t), store.Options{Path: path})
+		require.NoError(t, err)
+		require.NoError(t, s.DB().Exec("INSERT INTO migrations (id) VALUES ('2099010101_from_the_future')").Error)
+		require.NoError(t, s.Close())
+		_, err = store.Open(ctxT(t), store.Options{Path: path})
+		assert.ErrorContains(t, err, "migrate store")
+	})
 }
 
 func TestLease(t *testing.T) {
