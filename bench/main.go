@@ -145,6 +145,7 @@ type bench struct {
 	profiles []string
 	// p1 keeps what later benchmarks compare with.
 	p1 p1Outcome
+	p2 p2Outcome
 	// p5wall is the wall time of P5's profiled apply run, in seconds.
 	p5wall float64
 	// p5alone is P5's hub-alone rate over the raw $batch rate, p5book
