@@ -37,6 +37,9 @@ type pullSpec struct {
 	Limit       time.Duration `json:"limit,omitempty"`
 	CPUProfile  string        `json:"cpu_profile,omitempty"`
 	HeapProfile string        `json:"heap_profile,omitempty"`
+	// PluginCPUProfile makes the plugin process write its CPU profile
+	// there, from its start to its stop.
+	PluginCPUProfile string `json:"plugin_cpu_profile,omitempty"`
 	// MidRecords, when set, makes the child read its VmHWM as soon as the
 	// pull has committed that many records (the source's seq, one per
 	// record in a first full pull).
@@ -107,6 +110,8 @@ func pullChild(spec pullSpec) (pullResult, error) {
 	opts := hub.Options{Config: cfg, Store: st, Logger: log}
 	if spec.InProcess {
 		opts.Clients = map[string]sdk.Client{"crm": sdk.InProcess(dynamicscrm.New(), nil)}
+	} else if spec.PluginCPUProfile != "" {
+		opts.PluginEnv = []string{sdk.CPUProfileEnv + "=" + spec.PluginCPUProfile}
 	}
 	h, err := hub.Open(ctx, opts)
 	if err != nil {

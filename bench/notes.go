@@ -176,14 +176,14 @@ func (b *bench) p2Note() string {
 	lo, hi := slices.Min(b.p2.ratios), slices.Max(b.p2.ratios)
 	s := fmt.Sprintf("**P2**: the per-run ratios ran from %.3f to %.3f, so the median of %d runs moves by more than the bar's "+
 		"margin from one invocation to the next. ", lo, hi, len(b.p2.ratios))
-	s += fmt.Sprintf("The CPU the pulls took (hub, plugin and emulator) is the steadier measure on this machine, where the pull "+
-		"keeps both cores busy: out of process it was %.3f × in process. ", b.p2.cpu)
+	s += fmt.Sprintf("The CPU the pulls took (hub, plugin and emulator together; the pull keeps both cores busy) says what "+
+		"the boundary costs the machine: out of process the median run took %.3f × the CPU of in process. ", b.p2.cpu)
 	if b.p2.cpu > 1.10 {
 		s += "That is the boundary's own cost: protobuf and gRPC on both sides (each page's JSON is copied into the message, " +
 			"framed, encrypted by go-plugin's mutual TLS and copied out again); read the hub's `sdk.readPages` and the plugin's " +
 			"`sdk.(*grpcServer).Fetch` in the profiles."
 	} else {
-		s += "By that measure the boundary is within the bar, and the miss is the machine's run-to-run spread."
+		s += "By that measure the boundary is within the bar, and the miss is the machine's run-to-run spread, not the boundary."
 	}
 	return s
 }

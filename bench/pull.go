@@ -211,6 +211,13 @@ func (b *bench) pullOnce(ctx context.Context, c *crm, h crmHub, kind string, inP
 		return pullResult{}, 0, freshDB{}, err
 	}
 	spec := pullSpec{DB: f, InProcess: inProcess, Hub: h, Expect: n, CPUProfile: cpuProf, HeapProfile: heapProf, Limit: b.o.pullLimit}
+	if cpuProf != "" && kind == dbSQLite && !inProcess {
+		if path, err := b.profileFile("p1-plugin-cpu.pprof"); err == nil {
+			spec.PluginCPUProfile = path
+		} else {
+			b.logf("profile p1-plugin-cpu.pprof: %v", err)
+		}
+	}
 	if kind == dbSQLite && !inProcess && n > p6Ref {
 		spec.MidRecords = p6Ref
 	}

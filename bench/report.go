@@ -77,9 +77,14 @@ func (b *bench) writeReport() error {
 			p("- `%s`: CPU profile of the hub process during P1's first PostgreSQL run.\n", b.rel(b.p1.pgProf))
 		}
 		for _, f := range b.profiles {
-			if filepath.Base(f) == "p5-plugin-cpu.pprof" {
+			switch filepath.Base(f) {
+			case "p5-plugin-cpu.pprof":
 				p("- `%s`: CPU profile of the Dynamics CRM plugin process (`%s`) from its start to its stop around P5's first "+
 					"apply-stage run: the first pull, then the pushes.\n", b.rel(f), "SYNCHUB_PLUGIN_CPUPROFILE")
+				continue
+			case "p1-plugin-cpu.pprof":
+				p("- `%s`: CPU profile of the Dynamics CRM plugin process (`%s`) during P1's first SQLite run: its side of the "+
+					"plugin boundary P2 measures.\n", b.rel(f), "SYNCHUB_PLUGIN_CPUPROFILE")
 				continue
 			}
 			p("- `%s`: CPU profile of the bench process (hub and load) during %s.\n", b.rel(f), profileWhat(filepath.Base(f)))
