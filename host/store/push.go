@@ -122,36 +122,6 @@ func bodyOf(m *PushMutation) pushMutationBody {
 		ConflictFields: m.ConflictFields}
 }
 
-// fillBodies reads the content of rows (read without it) from
-// push_mutation_bodies.
-func fillBodies(db *gorm.DB, rows []PushMutation) error {
-	if len(rows) == 0 {
-		return nil
-	}
-	at := make(map[int64]int, len(rows))
-	ids := make([]int64, len(rows))
-	for i := range rows {
-		at[rows[i].ID], ids[i] = i, rows[i].ID
-	}
-	for part := range slices.Chunk(ids, chunk) {
-		q := newPlain(db).sql("SELECT push_mutation_id, fields, base_fields, server_record, conflict_fields FROM push_mutation_bodies WHERE ").
-			in("push_mutation_id", part)
-		err := q.each(db, func(r *sql.Rows) error {
-			var b pushMutationBody
-			if err := r.Scan(&b.PushMutationID, &b.Fields, &b.BaseFields, &b.ServerRecord, &b.ConflictFields); err != nil {
-				return err
-			}
-			m := &rows[at[b.PushMutationID]]
-			m.Fields, m.BaseFields, m.ServerRecord, m.ConflictFields = b.Fields, b.BaseFields, b.ServerRecord, b.ConflictFields
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("read mutations' content: %w", err)
-		}
-	}
-	return nil
-}
-
 // PushOp is an op frozen before it is sent to the back end: its Key is the
 // mutation id the connector sees, so re-sending it after a lost answer or a
 // crash is idempotent, and its content never changes once written. The
@@ -336,12 +306,9 @@ func (s *Store) RemovedFrom(ctx context.Context, source, entity string, ids, par
 func (s *Store) DeviceMutations(ctx context.Context, deviceID int64, mutationIDs []string) (map[string]PushMutation, error) {
 	out := make(map[string]PushMutation, len(mutationIDs))
 	for part := range slices.Chunk(mutationIDs, chunk) {
-		var rows []PushMutation
 		db := s.db.WithContext(ctx)
-		if err := db.Where("device_id = ? AND mutation_id IN ?", deviceID, part).Find(&rows).Error; err != nil {
-			return nil, fmt.Errorf("mutations of device %d: %w", deviceID, err)
-		}
-		if err := fillBodies(db, rows); err != nil {
+		rows, err := fullQuery.find(db, fullQuery.start(db).sql("device_id = ").arg(deviceID).sql(" AND ").in("mutation_id", part), nil)
+		if err != nil {
 			return nil, fmt.Errorf("mutations of device %d: %w", deviceID, err)
 		}
 		for _, r := range rows {
@@ -380,11 +347,9 @@ func (s *Store) GroupMutations(ctx context.Context, source string, deviceID int6
 }
 
 func groupMutations(db *gorm.DB, source string, deviceID int64, group string) ([]PushMutation, error) {
-	var rows []PushMutation
-	err := db.Where("source = ? AND device_id = ? AND group_id = ?", source, deviceID, group).Order("id").Find(&rows).Error
-	if err == nil {
-		err = fillBodies(db, rows)
-	}
+	q := fullQuery.start(db).sql("source = ").arg(source).sql(" AND device_id = ").arg(deviceID).sql(" AND group_id = ").arg(group).
+		sql(" ORDER BY id")
+	rows, err := fullQuery.find(db, q, nil)
 	if err != nil {
 		return nil, fmt.Errorf("group %q of device %d: %w", group, deviceID, err)
 	}
@@ -492,12 +457,10 @@ func (s *Store) AppliedMutations(ctx context.Context, source string, deviceID in
 // SyncErrors returns the device's unresolved sync errors of source, oldest
 // first.
 func (s *Store) SyncErrors(ctx context.Context, source string, deviceID int64) ([]PushMutation, error) {
-	var rows []PushMutation
 	db := s.rdb.WithContext(ctx)
-	err := db.Where("source = ? AND device_id = ? AND status IN ?", source, deviceID, SyncErrorStatuses).Order("id").Find(&rows).Error
-	if err == nil {
-		err = fillBodies(db, rows)
-	}
+	q := fullQuery.start(db).sql("source = ").arg(source).sql(" AND device_id = ").arg(deviceID).sql(" AND status IN (").
+		list(anys(SyncErrorStatuses)...).sql(") ORDER BY id")
+	rows, err := fullQuery.find(db, q, nil)
 	if err != nil {
 		return nil, fmt.Errorf("sync errors of device %d: %w", deviceID, err)
 	}
@@ -507,12 +470,10 @@ func (s *Store) SyncErrors(ctx context.Context, source string, deviceID int64) (
 // MutationsWithStatus returns source's mutations with one of statuses,
 // oldest first, at most limit.
 func (s *Store) MutationsWithStatus(ctx context.Context, source string, statuses []string, limit int) ([]PushMutation, error) {
-	var rows []PushMutation
 	db := s.rdb.WithContext(ctx)
-	err := db.Where("source = ? AND status IN ?", source, statuses).Order("id").Limit(limit).Find(&rows).Error
-	if err == nil {
-		err = fillBodies(db, rows)
-	}
+	q := fullQuery.start(db).sql("source = ").arg(source).sql(" AND status IN (").list(anys(statuses)...).sql(") ORDER BY id LIMIT ").
+		arg(limit)
+	rows, err := fullQuery.find(db, q, nil)
 	if err != nil {
 		return nil, fmt.Errorf("mutations of %s: %w", source, err)
 	}

@@ -129,8 +129,11 @@ func (q mutationQuery) find(tx *gorm.DB, stmt *plain, out []PushMutation) ([]Pus
 	return out, nil
 }
 
-// The queries of the push stage's hot paths.
+// The queries of the push stage's hot paths, and the whole mutation.
 var (
 	planQuery   = newMutationQuery(planOmits)
 	resultQuery = newMutationQuery(resultOmits)
+	// fullQuery reads every column, the content included, in one
+	// statement (one snapshot of the row and its content).
+	fullQuery = newMutationQuery(nil)
 )

@@ -49,23 +49,37 @@ func TestPlainMutationReads(t *testing.T) {
 				"force": true, "reason": "r", "server_record": []byte(`{"id":"r-1"}`), "conflict_fields": []byte(`["name"]`),
 				"backend_id": "b-1", "result_version": "v2", "op_id": 9, "applied_seq": 5, "resolved_at": at})
 		}))
-		want, err := s.MutationsWithStatus(ctx, "crm", []string{store.MutationConflict, store.MutationPending}, 10)
+		// The oracle: gorm reads the row, and the content is what was written.
+		var want []store.PushMutation
+		require.NoError(t, s.DB().Where("source = ?", "crm").Order("id").Find(&want).Error)
+		require.Len(t, want, 2)
+		want[0].Fields, want[0].BaseFields = full.Fields, full.BaseFields
+		want[0].ServerRecord, want[0].ConflictFields = []byte(`{"id":"r-1"}`), []byte(`["name"]`)
+		want[1].Fields = bare.Fields
+		listed, err := s.MutationsWithStatus(ctx, "crm", []string{store.MutationConflict, store.MutationPending}, 10)
 		require.NoError(t, err)
+		require.Len(t, listed, 2)
 		require.NoError(t, s.PushTx(ctx, func(tx *store.PushTx) error {
 			got, err := tx.ScanAllMutations("crm")
 			require.NoError(t, err)
 			require.Len(t, got, 2)
-			for i := range want {
-				for _, tm := range []*time.Time{&want[i].CreatedAt, &want[i].UpdatedAt, &got[i].CreatedAt, &got[i].UpdatedAt} {
-					*tm = tm.UTC()
-				}
-				for _, tm := range []**time.Time{&want[i].ClientTime, &want[i].ResolvedAt, &got[i].ClientTime, &got[i].ResolvedAt} {
+			// Times compare in UTC: the databases give them back in
+			// their own zones.
+			utc := func(m *store.PushMutation) {
+				m.CreatedAt, m.UpdatedAt = m.CreatedAt.UTC(), m.UpdatedAt.UTC()
+				for _, tm := range []**time.Time{&m.ClientTime, &m.ResolvedAt} {
 					if *tm != nil {
 						u := (*tm).UTC()
 						*tm = &u
 					}
 				}
+			}
+			for i := range want {
+				utc(&want[i])
+				utc(&got[i])
+				utc(&listed[i])
 				assert.Equal(t, want[i], got[i])
+				assert.Equal(t, want[i], listed[i], "MutationsWithStatus")
 			}
 			assert.True(t, got[0].Parked && got[0].Force)
 			assert.Nil(t, got[1].BaseFields)

@@ -147,11 +147,7 @@ func (t *PushTx) MutationsOfOp(opID int64) ([]PushMutation, error) {
 
 // Mutation returns one mutation, or ErrNotFound.
 func (t *PushTx) Mutation(id int64) (PushMutation, error) {
-	var rows []PushMutation
-	err := t.tx.Where("id = ?", id).Limit(1).Find(&rows).Error
-	if err == nil {
-		err = fillBodies(t.tx, rows)
-	}
+	rows, err := fullQuery.find(t.tx, fullQuery.start(t.tx).sql("id = ").arg(id), nil)
 	if err != nil {
 		return PushMutation{}, fmt.Errorf("mutation %d: %w", id, err)
 	}
@@ -419,11 +415,7 @@ func (t *PushTx) TakeSeq(source string) (int64, error) {
 
 // OpMutations returns every mutation an op carries, whatever its status.
 func (t *PushTx) OpMutations(opID int64) ([]PushMutation, error) {
-	var rows []PushMutation
-	err := t.tx.Where("op_id = ?", opID).Order("id").Find(&rows).Error
-	if err == nil {
-		err = fillBodies(t.tx, rows)
-	}
+	rows, err := fullQuery.find(t.tx, fullQuery.start(t.tx).sql("op_id = ").arg(opID).sql(" ORDER BY id"), nil)
 	if err != nil {
 		return nil, fmt.Errorf("mutations of op %d: %w", opID, err)
 	}
