@@ -28,7 +28,8 @@
 //     taken from the records it committed; such a database is not run
 //     again in later rounds.
 //   - P2: the same pull (SQLite) with the connector behind sdk.InProcess;
-//     the ratio out-of-process / in-process time.
+//     the ratio out-of-process / in-process time, and beside it the ratio
+//     of the CPU the two pulls took (hub, plugin and emulator).
 //   - P3: a new device logs in and downloads the mirror a P1 run left
 //     (partition "*": every record) through the client library into its
 //     SQLite store; records/s and the ratio to P1 on SQLite.
@@ -53,7 +54,11 @@
 //     in process and Upload answered at once (the hub alone), which
 //     separates the hub's own bookkeeping from the plugin and back end;
 //     with PostgreSQL, a fourth times the apply stage with the hub's store
-//     there.
+//     there. A plain loop of the push stage's durable writes on a fresh
+//     store (the store's writes alone) is the last reference. Each run
+//     also reads the CPU each process used (/proc, getrusage; /proc/stat
+//     for the rest of the machine, PostgreSQL's server among it), which
+//     the note compares with what the cores give at the target.
 //   - P6: the hub process's VmHWM (from /proc, in the pull child, so the
 //     emulator and the plugin are not counted) at the P1 size and, from
 //     extra children, at 100,000 records.
@@ -64,9 +69,10 @@
 //     an incremental pull plus the device's sync.
 //
 // P1's child writes a CPU profile and an allocation profile of its first
-// SQLite run, and a CPU profile of its first PostgreSQL run, to
-// --profile-dir (docs/bench); P3, P4 and P5 (the apply run and the
-// hub-alone run) profile the bench process. The report explains where P1's time goes from the profile, and
+// SQLite run (and has its plugin write one), and a CPU profile of its
+// first PostgreSQL run, to --profile-dir (docs/bench); P3, P4 and P5 (the
+// apply run and the hub-alone run) profile the bench process, and P5's
+// first apply run its plugin. The report explains where P1's time goes from the profile, and
 // each miss from the profile of its benchmark.
 //
 // PostgreSQL comes from --postgres, else SYNCHUB_TEST_POSTGRES, else the
