@@ -153,8 +153,8 @@ type bench struct {
 	p5alone, p5book, p5raw float64
 	// p5cpu is the CPU P5's runs used, each figure's median over rounds.
 	p5cpu p5CPU
-	// p5pgCPU is the same for the PostgreSQL apply runs (wall, bench,
-	// plugin and others only).
+	// p5pgCPU is the same for the PostgreSQL apply runs (no raw loop or
+	// hub-alone figures).
 	p5pgCPU p5CPU
 }
 

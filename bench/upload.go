@@ -67,7 +67,7 @@ func (b *bench) runUpload(ctx context.Context) {
 	}
 	var pipe, apply, raw, ratios, pipeRatios, alone, book, pgApply, pgRatios []float64
 	var cpus []p5CPU
-	var pgCPU []pushRun
+	var pgCPU []p5CPU
 	for r := range b.o.runs {
 		d, rawCPU, err := rawIngest(ctx, c, n)
 		if err != nil {
@@ -96,8 +96,9 @@ func (b *bench) runUpload(ctx context.Context) {
 			return
 		}
 		alone = append(alone, h.rate(n))
-		cpus = append(cpus, p5CPU{wall: a.wall.Seconds(), bench: a.benchCPU.Seconds(), plugin: a.pluginCPU.Seconds(),
-			others: a.others().Seconds(), raw: rawCPU.Seconds(), alone: h.benchCPU.Seconds()})
+		cpu := a.applyCPU()
+		cpu.raw, cpu.alone = rawCPU.Seconds(), h.benchCPU.Seconds()
+		cpus = append(cpus, cpu)
 		k, err := bookkeeping(ctx, b.work, n, c.Count("accounts"))
 		if err != nil {
 			b.fail("P5", fmt.Errorf("bookkeeping run %d: %w", r+1, err))
@@ -112,9 +113,9 @@ func (b *bench) runUpload(ctx context.Context) {
 			}
 			pgApply = append(pgApply, pg.rate(n))
 			pgRatios = append(pgRatios, pgApply[len(pgApply)-1]/raw[len(raw)-1])
-			pgCPU = append(pgCPU, pg)
+			pgCPU = append(pgCPU, pg.applyCPU())
 			b.logf("P5 run %d on PostgreSQL: hub → plugin → emulator %s (%.1fs), ratio %.2f; CPU: %s", r+1,
-				rate(pgApply[len(pgApply)-1]), pg.wall.Seconds(), pgRatios[len(pgRatios)-1], pg.cpu())
+				rate(pgApply[len(pgApply)-1]), pg.wall.Seconds(), pgRatios[len(pgRatios)-1], pgCPU[len(pgCPU)-1].apply())
 		}
 		pipe = append(pipe, p.rate(n))
 		ratios = append(ratios, apply[len(apply)-1]/raw[len(raw)-1])
@@ -159,13 +160,10 @@ func (b *bench) runUpload(ctx context.Context) {
 	}
 	b.detail("**P5 CPU** per run, from the processes' own accounting: %s.", strings.Join(cpuRuns, "; "))
 	if len(pgApply) > 0 {
-		b.p5pgCPU = p5CPU{wall: medianOf(pgCPU, func(r pushRun) float64 { return r.wall.Seconds() }),
-			bench:  medianOf(pgCPU, func(r pushRun) float64 { return r.benchCPU.Seconds() }),
-			plugin: medianOf(pgCPU, func(r pushRun) float64 { return r.pluginCPU.Seconds() }),
-			others: medianOf(pgCPU, func(r pushRun) float64 { return r.others().Seconds() })}
+		b.p5pgCPU = medianCPU(pgCPU)
 		pgRuns := make([]string, len(pgCPU))
-		for i, r := range pgCPU {
-			pgRuns[i] = r.cpu()
+		for i, c := range pgCPU {
+			pgRuns[i] = c.apply()
 		}
 		b.detail("**P5 PostgreSQL** per run: apply %s; ratio %s; CPU: %s.", list(pgApply, rate),
 			list(pgRatios, func(x float64) string { return fmt.Sprintf("%.2f", x) }), strings.Join(pgRuns, "; "))
@@ -492,11 +490,9 @@ type pushRun struct {
 // PostgreSQL, mostly its server.
 func (r pushRun) others() time.Duration { return max(r.machineCPU-r.benchCPU-r.pluginCPU, 0) }
 
-// cpu says what CPU the run used.
-func (r pushRun) cpu() string {
-	return fmt.Sprintf("%.2f s of CPU in %.2f s (bench process %.2f s, plugin %.2f s, the rest of the machine %.2f s)",
-		(r.benchCPU + r.pluginCPU + r.others()).Seconds(), r.wall.Seconds(), r.benchCPU.Seconds(), r.pluginCPU.Seconds(),
-		r.others().Seconds())
+// applyCPU is the run's CPU as p5CPU's apply-run figures.
+func (r pushRun) applyCPU() p5CPU {
+	return p5CPU{wall: r.wall.Seconds(), bench: r.benchCPU.Seconds(), plugin: r.pluginCPU.Seconds(), others: r.others().Seconds()}
 }
 
 // rate is n records over the run's wall time, in records/s.
@@ -555,8 +551,14 @@ type p5CPU struct {
 }
 
 func (c p5CPU) String() string {
-	return fmt.Sprintf("apply run %.2f s of CPU in %.2f s (bench process %.2f s, plugin %.2f s; the rest of the machine %.2f s); "+
-		"raw loop %.2f s; hub alone %.2f s", c.bench+c.plugin, c.wall, c.bench, c.plugin, c.others, c.raw, c.alone)
+	return fmt.Sprintf("apply run %s; raw loop %.2f s; hub alone %.2f s", c.apply(), c.raw, c.alone)
+}
+
+// apply says what CPU the apply run used: the stage's processes', then
+// the rest of the machine's (on PostgreSQL, mostly its server).
+func (c p5CPU) apply() string {
+	return fmt.Sprintf("%.2f s of CPU in %.2f s (bench process %.2f s, plugin %.2f s; the rest of the machine %.2f s)",
+		c.bench+c.plugin, c.wall, c.bench, c.plugin, c.others)
 }
 
 // medianCPU is each figure's median over the rounds.

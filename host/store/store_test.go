@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-gormigrate/gormigrate/v2"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"gorm.io/gorm/schema"
@@ -112,6 +113,7 @@ func TestMigrations(t *testing.T) {
 		require.NoError(t, s.Close())
 		_, err = store.Open(ctxT(t), store.Options{Path: path})
 		assert.ErrorContains(t, err, "migrate store")
+		assert.ErrorIs(t, err, gormigrate.ErrUnknownPastMigration, "refused for the migration it does not know")
 	})
 }
 
