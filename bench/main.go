@@ -57,7 +57,7 @@ func run() int {
 	fs.DurationVar(&o.pollFor, "poll-for", 5*time.Second, "P4: measured time per run and scenario")
 	fs.IntVar(&o.mutations, "mutations", 10000, "P5: device mutations pushed")
 	fs.IntVar(&o.growthBig, "growth-records", 0, "P7: records mirrored in the large case (default: --records, 1,000,000 with --full; the small case has 10,000)")
-	fs.DurationVar(&o.pullLimit, "pull-limit", time.Minute, "a pull running longer is stopped and reported as timed out (its rate from the records it committed)")
+	fs.DurationVar(&o.pullLimit, "pull-limit", 0, "a pull running longer is stopped and reported as timed out (its rate from the records it committed) (default 1m, 10m with --full)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the work directory")
 	_ = fs.Parse(os.Args[1:])
 
@@ -65,6 +65,13 @@ func run() int {
 		o.records = 200000
 		if o.full {
 			o.records = 1000000
+		}
+	}
+	if o.pullLimit <= 0 {
+		// A pull of --full's million records takes about a minute here.
+		o.pullLimit = time.Minute
+		if o.full {
+			o.pullLimit = 10 * time.Minute
 		}
 	}
 	if o.growthBig <= 0 {
