@@ -5,7 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
+	"unicode/utf8"
+
+	"github.com/tidwall/gjson"
 
 	"github.com/synchub/synchub/sdk/filter"
 )
@@ -42,8 +46,26 @@ func (r *Record) FieldMap() (map[string]any, error) {
 }
 
 // decodeFieldsJSON decodes a fields object, numbers as json.Number (a
-// 64-bit id or a decimal keeps every digit), refusing data after it.
+// 64-bit id or a decimal keeps every digit), refusing data after it. A
+// valid object is read in one walk (gjson) instead of through
+// encoding/json's reflection. The walk gives what encoding/json gives,
+// value for value (a string with escapes or bytes that are not UTF-8 is
+// decoded by encoding/json on its own), and the rest (invalid JSON, a
+// top-level value that is not an object, nesting deeper than
+// encoding/json allows) goes through encoding/json, errors included.
 func decodeFieldsJSON(raw []byte) (map[string]any, error) {
+	if gjson.ValidBytes(raw) {
+		if v := gjson.ParseBytes(raw); v.IsObject() {
+			if m, ok := walkObject(v, 1); ok {
+				return m, nil
+			}
+		}
+	}
+	return decodeFieldsStd(raw)
+}
+
+// decodeFieldsStd is decodeFieldsJSON through encoding/json.
+func decodeFieldsStd(raw []byte) (map[string]any, error) {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	var m map[string]any
@@ -54,6 +76,79 @@ func decodeFieldsJSON(raw []byte) (map[string]any, error) {
 		return nil, errors.New("data after the object")
 	}
 	return m, nil
+}
+
+// walkObject decodes a valid JSON object as encoding/json decodes it into
+// map[string]any with UseNumber; ok is false where it cannot be sure.
+func walkObject(v gjson.Result, depth int) (m map[string]any, ok bool) {
+	if depth > maxWalkDepth {
+		return nil, false
+	}
+	m, ok = map[string]any{}, true
+	v.ForEach(func(k, e gjson.Result) bool {
+		var key string
+		if key, ok = walkString(k); !ok {
+			return false
+		}
+		var val any
+		if val, ok = walkValue(e, depth); !ok {
+			return false
+		}
+		m[key] = val // a repeated key: the last wins, as in encoding/json
+		return true
+	})
+	return m, ok
+}
+
+// maxWalkDepth is encoding/json's nesting limit.
+const maxWalkDepth = 10000
+
+func walkValue(e gjson.Result, depth int) (any, bool) {
+	switch e.Type {
+	case gjson.Null:
+		return nil, true
+	case gjson.False:
+		return false, true
+	case gjson.True:
+		return true, true
+	case gjson.Number:
+		return json.Number(e.Raw), true
+	case gjson.String:
+		return walkString(e)
+	}
+	if e.IsObject() {
+		return walkObject(e, depth+1)
+	}
+	if depth+1 > maxWalkDepth {
+		return nil, false
+	}
+	out, ok := []any{}, true
+	e.ForEach(func(_, x gjson.Result) bool {
+		var val any
+		if val, ok = walkValue(x, depth+1); ok {
+			out = append(out, val)
+		}
+		return ok
+	})
+	return out, ok
+}
+
+// walkString returns a string token's text: as it stands when it has no
+// escapes and is valid UTF-8, else as encoding/json decodes the token
+// (escapes, bad bytes replaced).
+func walkString(e gjson.Result) (string, bool) {
+	raw := e.Raw
+	if len(raw) < 2 || raw[0] != '"' {
+		return "", false
+	}
+	if strings.IndexByte(raw, '\\') < 0 && utf8.ValidString(raw) {
+		return raw[1 : len(raw)-1], true
+	}
+	var s string
+	if err := json.Unmarshal([]byte(raw), &s); err != nil {
+		return "", false
+	}
+	return s, true
 }
 
 // FieldsJSON returns the record's fields as JSON.
