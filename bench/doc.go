@@ -43,6 +43,7 @@
 //     --poll-for per run: once with no new data and once while records of
 //     random users change 10 times a second. Latency is measured by the
 //     devices, after a first interval so that every device has started.
+//     On SQLite, and on PostgreSQL unless --postgres off.
 //   - P5: the emulator's raw `$batch` ingest (a plain loop posting
 //     change sets shaped as the connector shapes them, 100 creates per
 //     request) against the pipeline: a device creates --mutations accounts

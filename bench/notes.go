@@ -57,11 +57,12 @@ func (b *bench) missNotes() []string {
 	if b.missed("P4", "") {
 		if path := b.profilePath("p4-cpu.pprof"); path != "" {
 			if total, cum, err := profileTop(path); err == nil {
-				notes = append(notes, fmt.Sprintf("**P4**: %d devices polling every %s offer about %.0f polls/s; an empty poll runs about nine "+
-					"queries (token, user, device, identity, entity states for `EnsureFresh`, source seq, partition floors, changes, applied "+
-					"mutations). In the profile (%.1f s sampled, the pollers in the same process) `authenticate` takes %.0f %% of the CPU "+
-					"besides the handler, `EnsureFresh` %.0f %%, the changes query %.0f %%, garbage collection %.0f %%. Next steps: one joined "+
-					"query for token, user and device; cache `EnsureFresh`'s entity states for a second; a SQLite read pool above GOMAXPROCS.",
+				notes = append(notes, fmt.Sprintf("**P4**: %d devices polling every %s offer about %.0f polls/s; an empty poll runs about six "+
+					"queries (token with its user and device in one, identity, source seq, partition floors, changes, applied mutations; "+
+					"`EnsureFresh` reads the entity states only when its memo of their last successes says one may be stale). In the "+
+					"SQLite profile (%.1f s sampled, the pollers in the same process) `authenticate` takes %.0f %% of the CPU besides the "+
+					"handler, `EnsureFresh` %.0f %%, the changes query %.0f %%, garbage collection %.0f %%. On PostgreSQL each query is a "+
+					"round trip on the pool of 25 connections, whose waits add to the latency once the 2 cores are busy.",
 					b.o.devices, b.o.poll, float64(b.o.devices)/b.o.poll.Seconds(), total,
 					share(cum, "github.com/synchub/synchub/host/api.(*Server).authenticate")-share(cum, "github.com/synchub/synchub/host/api.(*Server).changes"),
 					share(cum, "github.com/synchub/synchub/host/pull.(*Puller).EnsureFresh"),

@@ -59,13 +59,9 @@ type device struct {
 
 func pollUser(i int) string { return fmt.Sprintf("u%04d", i) }
 
-// runPoll is P4 on SQLite and, with --full, on PostgreSQL too.
+// runPoll is P4 on SQLite and on PostgreSQL.
 func (b *bench) runPoll(ctx context.Context) {
-	kinds := []string{dbSQLite}
-	if b.o.full {
-		kinds = b.dbKinds()
-	}
-	for _, kind := range kinds {
+	for _, kind := range b.dbKinds() {
 		if err := b.pollOn(ctx, kind); err != nil {
 			b.fail("P4", fmt.Errorf("%s: %w", label(kind), err))
 		}

@@ -268,9 +268,13 @@ func (s *Server) authenticate(c *gin.Context) {
 	}
 	ctx := c.Request.Context()
 	now := s.now()
-	tok, err := s.st.TokenByHash(ctx, hashToken(value))
+	// The token, its user and its device in one read: every request
+	// pays for it.
+	b, err := s.st.BearerByHash(ctx, hashToken(value))
+	tok, user, dev := b.Token, b.User, b.Device
 	switch {
 	case errors.Is(err, store.ErrNotFound):
+		// No such token, or its user or device is gone.
 		unauthorized(c, "token is invalid")
 		return
 	case err != nil:
@@ -282,22 +286,7 @@ func (s *Server) authenticate(c *gin.Context) {
 	case !now.Before(tok.ExpiresAt):
 		unauthorized(c, "token has expired")
 		return
-	}
-	user, err := s.st.UserByID(ctx, tok.UserID)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		s.abortInternal(c, err)
-		return
-	}
-	if err != nil || user.PasswordHash == "" {
-		unauthorized(c, "token is invalid")
-		return
-	}
-	dev, err := s.st.DeviceByID(ctx, tok.DeviceID)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		s.abortInternal(c, err)
-		return
-	}
-	if err != nil || dev.RevokedAt != nil {
+	case user.PasswordHash == "" || dev.RevokedAt != nil:
 		unauthorized(c, "token is invalid")
 		return
 	}

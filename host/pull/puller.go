@@ -116,6 +116,9 @@ type Puller struct {
 	leases   map[string]*lease
 	pulled   chan struct{} // closed and replaced when an entity pull ends
 	inflight map[string]bool
+	// succeeded memoizes each entity's last successful pull as last read
+	// ("source\x00entity" -> time), for EnsureFresh (staleEntities).
+	succeeded map[string]time.Time
 
 	stopOnce sync.Once
 	stopping chan struct{}

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
+
+	"github.com/synchub/synchub/host/config"
 )
 
 // queue is the River queue of pull jobs.
@@ -281,14 +283,25 @@ func (p *Puller) staleEntities(ctx context.Context, source string, maxStale time
 	if err != nil {
 		return nil, err
 	}
+	if maxStale > 0 && p.knownFresh(src.Name, ents, maxStale) {
+		return nil, nil
+	}
 	states, err := p.st.EntityStates(ctx, src.Name)
 	if err != nil {
 		return nil, fmt.Errorf("ensure fresh %s: %w", source, err)
 	}
 	last := map[string]*time.Time{}
+	p.mu.Lock()
+	if p.succeeded == nil {
+		p.succeeded = map[string]time.Time{}
+	}
 	for _, st := range states {
 		last[st.Entity] = st.LastSuccess
+		if st.LastSuccess != nil {
+			p.succeeded[src.Name+"\x00"+st.Entity] = *st.LastSuccess
+		}
 	}
+	p.mu.Unlock()
 	var stale []string
 	for _, e := range ents {
 		if t := last[e.Name]; t == nil || maxStale <= 0 || time.Since(*t) > maxStale {
@@ -296,6 +309,24 @@ func (p *Puller) staleEntities(ctx context.Context, source string, maxStale time
 		}
 	}
 	return stale, nil
+}
+
+// knownFresh says whether every entity was pulled successfully within
+// maxStale, by the last successful pulls staleEntities read before: a
+// last success only moves forward, so an entity fresh by the memo is fresh
+// by the database too, and a device's download (EnsureFresh on every poll)
+// need not read the states again until the memo says an entity may be
+// stale.
+func (p *Puller) knownFresh(source string, ents []*config.Entity, maxStale time.Duration) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, e := range ents {
+		t, ok := p.succeeded[source+"\x00"+e.Name]
+		if !ok || time.Since(t) > maxStale {
+			return false
+		}
+	}
+	return true
 }
 
 // unfinishedSince lists the entities whose last pull has not ended since t.

@@ -71,6 +71,21 @@ func TestScheduler(t *testing.T) {
 			}
 		})
 	})
+	t.Run("ensure_fresh_pulls_again_once_the_memo_is_stale", func(t *testing.T) {
+		// EnsureFresh remembers the last successes it read; the memo
+		// must not outlive max_staleness.
+		const stale = 300 * time.Millisecond
+		e := newEnv(t, storetest.SQLite(t), fastQueue, func(c *config.Config, _ *pull.Options) { c.Sources[0].MaxStaleness = stale })
+		require.NoError(t, e.p.EnsureFresh(ctxT(t), "crm"))
+		first := *e.state("account").LastPullStarted
+		require.NoError(t, e.p.EnsureFresh(ctxT(t), "crm"))
+		if time.Since(first) < stale/2 {
+			assert.True(t, first.Equal(*e.state("account").LastPullStarted), "fresh: not pulled again")
+		}
+		time.Sleep(stale + 50*time.Millisecond)
+		require.NoError(t, e.p.EnsureFresh(ctxT(t), "crm"))
+		assert.True(t, e.state("account").LastPullStarted.After(first), "stale by now: pulled again")
+	})
 	t.Run("ensure_fresh_without_the_queue_pulls_in_process", func(t *testing.T) {
 		e := newEnv(t, storetest.SQLite(t), fastQueue)
 		require.NoError(t, e.p.EnsureFresh(ctxT(t), "crm"))

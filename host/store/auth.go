@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -225,6 +226,53 @@ func (s *Store) TokenByHash(ctx context.Context, hash string) (Token, error) {
 		return Token{}, fmt.Errorf("token: %w", ErrNotFound)
 	}
 	return out[0], nil
+}
+
+// Bearer is what a token stands for: the token, and the user and device it
+// was issued to. Every API request needs all three.
+type Bearer struct {
+	Token  Token  `gorm:"embedded;embeddedPrefix:t_"`
+	User   User   `gorm:"embedded;embeddedPrefix:u_"`
+	Device Device `gorm:"embedded;embeddedPrefix:d_"`
+}
+
+// BearerByHash returns the token whose SHA-256 is hash with its user and
+// device, in one statement, or ErrNotFound when any of the three is
+// missing. Like TokenByHash it does not judge the token.
+func (s *Store) BearerByHash(ctx context.Context, hash string) (Bearer, error) {
+	s.bearerOnce.Do(func() { s.bearerSQL, s.bearerErr = bearerQuery(s.rdb) })
+	if s.bearerErr != nil {
+		return Bearer{}, fmt.Errorf("token: %w", s.bearerErr)
+	}
+	var out []Bearer
+	if err := s.rdb.WithContext(ctx).Raw(s.bearerSQL, hash).Scan(&out).Error; err != nil {
+		return Bearer{}, fmt.Errorf("token: %w", err)
+	}
+	if len(out) == 0 {
+		return Bearer{}, fmt.Errorf("token: %w", ErrNotFound)
+	}
+	return out[0], nil
+}
+
+// bearerQuery selects every column of the three models, each as its
+// Bearer field's name (t_hash, u_id, ...): the list comes from the models,
+// so a column added to one of them is read too.
+func bearerQuery(db *gorm.DB) (string, error) {
+	var cols []string
+	for _, m := range []struct {
+		alias string
+		model any
+	}{{"t", &Token{}}, {"u", &User{}}, {"d", &Device{}}} {
+		stmt := &gorm.Statement{DB: db}
+		if err := stmt.Parse(m.model); err != nil {
+			return "", err
+		}
+		for _, c := range stmt.Schema.DBNames {
+			cols = append(cols, fmt.Sprintf(`%s."%s" AS %s_%s`, m.alias, c, m.alias, c))
+		}
+	}
+	return `SELECT ` + strings.Join(cols, ", ") + ` FROM tokens t JOIN users u ON u.id = t.user_id` +
+		` JOIN devices d ON d.id = t.device_id WHERE t.hash = ? LIMIT 1`, nil
 }
 
 // RotateRefresh spends the refresh token whose hash is oldHash and stores

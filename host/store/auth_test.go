@@ -3,6 +3,8 @@ package store_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"reflect"
 	"sync"
 	"testing"
 	"time"
@@ -211,5 +213,51 @@ func TestRotateRefresh(t *testing.T) {
 			_, err = s.TokenByHash(ctx, a0.Hash)
 			assert.ErrorIs(t, err, store.ErrNotFound)
 		})
+	})
+}
+
+// TestBearerIsTheThreeRows: BearerByHash's one statement reads the token,
+// its user and its device as TokenByHash, UserByID and DeviceByID read
+// them, every column (the test sets each to a value other than its zero,
+// so a column the join forgot shows), and finds nothing when any of the
+// three is missing.
+func TestBearerIsTheThreeRows(t *testing.T) {
+	storetest.ForEachDB(t, func(t *testing.T, s *store.Store) {
+		ctx := authCtx(t)
+		now := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
+		u, err := s.UpsertUser(ctx, "carol", "hash", "admin")
+		require.NoError(t, err)
+		d, err := s.EnsureDevice(ctx, u.ID, "tablet-1", now)
+		require.NoError(t, err)
+		require.NoError(t, s.DB().Model(&store.Device{}).Where("id = ?", d.ID).Update("revoked_at", now.Add(time.Minute)).Error)
+		used, revoked := now.Add(2*time.Minute), now.Add(3*time.Minute)
+		tok := store.Token{Hash: "h-bearer", Kind: store.TokenAccess, UserID: u.ID, DeviceID: d.ID, Family: "f1",
+			ExpiresAt: now.Add(time.Hour), UsedAt: &used, RevokedAt: &revoked, CreatedAt: now}
+		require.NoError(t, s.CreateTokens(ctx, tok))
+
+		b, err := s.BearerByHash(ctx, "h-bearer")
+		require.NoError(t, err)
+		wantTok, err := s.TokenByHash(ctx, "h-bearer")
+		require.NoError(t, err)
+		wantUser, err := s.UserByID(ctx, u.ID)
+		require.NoError(t, err)
+		wantDev, err := s.DeviceByID(ctx, d.ID)
+		require.NoError(t, err)
+		for _, pair := range []struct{ got, want any }{{b.Token, wantTok}, {b.User, wantUser}, {b.Device, wantDev}} {
+			g, w := reflect.ValueOf(pair.got), reflect.ValueOf(pair.want)
+			for i := range w.NumField() {
+				name := w.Type().Field(i).Name
+				assert.False(t, w.Field(i).IsZero(), "%T.%s is not set by the test", pair.want, name)
+				assert.Equal(t, fmt.Sprint(w.Field(i).Interface()), fmt.Sprint(g.Field(i).Interface()), "%T.%s", pair.want, name)
+			}
+		}
+
+		_, err = s.BearerByHash(ctx, "no-such-token")
+		assert.ErrorIs(t, err, store.ErrNotFound)
+		orphan := store.Token{Hash: "h-orphan", Kind: store.TokenAccess, UserID: u.ID, DeviceID: d.ID + 1000, Family: "f2",
+			ExpiresAt: now.Add(time.Hour)}
+		require.NoError(t, s.CreateTokens(ctx, orphan))
+		_, err = s.BearerByHash(ctx, "h-orphan")
+		assert.ErrorIs(t, err, store.ErrNotFound, "a token whose device is gone")
 	})
 }

@@ -3,6 +3,7 @@ package store_test
 import (
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -67,25 +68,69 @@ func TestDownloadPathIsIndexed(t *testing.T) {
 					}
 					return
 				}
-				var raw string
-				require.NoError(t, s.ReadDB().Raw("EXPLAIN (FORMAT JSON) "+query, args...).Row().Scan(&raw))
-				var doc []struct{ Plan pgPlan }
-				require.NoError(t, json.Unmarshal([]byte(raw), &doc))
-				nodes := doc[0].Plan.flatten()
-				itemsByIndex := 0
-				for _, n := range nodes {
-					t.Logf("%s on %s using %s", n.NodeType, n.RelationName, n.IndexName)
-					assert.False(t, n.NodeType == "Seq Scan" && (n.RelationName == "partition_items" || n.RelationName == "records"),
-						"no sequential scan of %s", n.RelationName)
-					if n.RelationName == "partition_items" && n.IndexName == "idx_items_seq" &&
-						(n.NodeType == "Index Scan" || n.NodeType == "Index Only Scan" || n.NodeType == "Bitmap Index Scan") {
-						itemsByIndex++
-					}
+				// The plan for these values, and the generic plan the hub's
+				// sessions use (plan_cache_mode = force_generic_plan): a
+				// prepared statement, explained as the session executes it.
+				var custom string
+				require.NoError(t, s.ReadDB().Raw("EXPLAIN (FORMAT JSON) "+query, args...).Row().Scan(&custom))
+				generic := explainPrepared(t, s, query, args)
+				for _, raw := range []string{custom, generic} {
+					assertItemsByIndex(t, raw, len(tt.since))
 				}
-				assert.Equal(t, len(tt.since), itemsByIndex, "each partition is an index scan of idx_items_seq")
 			})
 		}
 	})
+}
+
+// explainPrepared returns EXPLAIN EXECUTE of query (? placeholders)
+// prepared on one of the store's own PostgreSQL sessions.
+func explainPrepared(t *testing.T, s *store.Store, query string, args []any) string {
+	t.Helper()
+	ctx := authCtx(t)
+	conn, err := s.SQLDB().Conn(ctx)
+	require.NoError(t, err)
+	defer conn.Close()
+	var mode string
+	require.NoError(t, conn.QueryRowContext(ctx, "SHOW plan_cache_mode").Scan(&mode))
+	require.Equal(t, "force_generic_plan", mode, "the hub's sessions plan generically")
+	n := 0
+	numbered := regexp.MustCompile(`\?`).ReplaceAllStringFunc(query, func(string) string { n++; return fmt.Sprintf("$%d", n) })
+	_, err = conn.ExecContext(ctx, "PREPARE changes_q AS "+numbered)
+	require.NoError(t, err)
+	defer conn.ExecContext(ctx, "DEALLOCATE changes_q") //nolint:errcheck
+	lits := make([]string, len(args))
+	for i, a := range args {
+		switch v := a.(type) {
+		case string:
+			lits[i] = "'" + strings.ReplaceAll(v, "'", "''") + "'"
+		default:
+			lits[i] = fmt.Sprint(v)
+		}
+	}
+	var raw string
+	require.NoError(t, conn.QueryRowContext(ctx, "EXPLAIN (FORMAT JSON) EXECUTE changes_q("+strings.Join(lits, ", ")+")").Scan(&raw))
+	return raw
+}
+
+// assertItemsByIndex checks a PostgreSQL JSON plan of the changes query:
+// no sequential scan of the mirror, each partition an index scan of
+// idx_items_seq.
+func assertItemsByIndex(t *testing.T, raw string, partitions int) {
+	t.Helper()
+	var doc []struct{ Plan pgPlan }
+	require.NoError(t, json.Unmarshal([]byte(raw), &doc))
+	nodes := doc[0].Plan.flatten()
+	itemsByIndex := 0
+	for _, n := range nodes {
+		t.Logf("%s on %s using %s", n.NodeType, n.RelationName, n.IndexName)
+		assert.False(t, n.NodeType == "Seq Scan" && (n.RelationName == "partition_items" || n.RelationName == "records"),
+			"no sequential scan of %s", n.RelationName)
+		if n.RelationName == "partition_items" && n.IndexName == "idx_items_seq" &&
+			(n.NodeType == "Index Scan" || n.NodeType == "Index Only Scan" || n.NodeType == "Bitmap Index Scan") {
+			itemsByIndex++
+		}
+	}
+	assert.Equal(t, partitions, itemsByIndex, "each partition is an index scan of idx_items_seq")
 }
 
 type pgPlan struct {

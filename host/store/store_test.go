@@ -2,11 +2,13 @@ package store_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -177,4 +179,43 @@ func TestSQLiteWriterPageCache(t *testing.T) {
 	require.NoError(t, s.ReadDB().Raw("PRAGMA cache_size").Scan(&reader).Error)
 	assert.EqualValues(t, -store.WriterCacheKiB, writer, "KiB, as a negative cache_size")
 	assert.EqualValues(t, -2000, reader)
+}
+
+// TestPostgresSessions: the hub's PostgreSQL sessions plan generically
+// (see genericPlans) and keep as many connections idle as may be open,
+// unless the DSN chooses a plan_cache_mode of its own.
+func TestPostgresSessions(t *testing.T) {
+	for _, tc := range []struct {
+		name, param, want string
+	}{
+		{"by_default_generic", "", "force_generic_plan"},
+		{"as_the_dsn_says", "auto", "auto"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dsn := storetest.PostgresDSN(t)
+			if tc.param != "" {
+				if strings.Contains(dsn, "://") {
+					dsn += "&plan_cache_mode=" + tc.param
+				} else {
+					dsn += " plan_cache_mode=" + tc.param
+				}
+			}
+			s, err := store.Open(ctxT(t), store.Options{Kind: store.KindPostgres, DSN: dsn, MaxConns: 12, Logger: storetest.Logger(t)})
+			require.NoError(t, err)
+			defer s.Close()
+			var mode string
+			require.NoError(t, s.DB().Raw("SHOW plan_cache_mode").Scan(&mode).Error)
+			assert.Equal(t, tc.want, mode)
+			// Twelve sessions at once, all returned: all twelve stay open.
+			conns := make([]*sql.Conn, 12)
+			for i := range conns {
+				conns[i], err = s.SQLDB().Conn(ctxT(t))
+				require.NoError(t, err)
+			}
+			for _, c := range conns {
+				require.NoError(t, c.Close())
+			}
+			assert.Equal(t, 12, s.SQLDB().Stats().Idle, "idle connections kept")
+		})
+	}
 }
