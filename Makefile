@@ -5,7 +5,7 @@ BIN       := bin
 PLUGINS   := $(filter-out chaos,$(notdir $(wildcard plugins/*)))
 GOFLAGS_BUILD ?=
 
-.PHONY: all build plugins run test test-short bench proto fmt vet clean
+.PHONY: all build plugins run test test-short bench bench-full proto fmt vet clean
 
 all: build
 
@@ -35,6 +35,10 @@ test-short:
 
 bench: build
 	@if [ -d bench ]; then $(GO) run ./bench $(BENCHFLAGS); else echo "no benchmarks yet (issue: benchmarks)"; fi
+
+# bench-full runs the large sizes (a million records) into their own report.
+bench-full: build
+	$(GO) run ./bench --full --out docs/BENCHMARKS-full.md --profile-dir docs/bench/full $(BENCHFLAGS)
 
 # proto regenerates sdk/proto from connector.proto. Needs protoc
 # (Debian: protobuf-compiler) and the Go plugins at the pinned versions.

@@ -1,7 +1,11 @@
 // Command bench measures the synchub pipeline against its own ceilings and
 // writes docs/BENCHMARKS.md. `make bench` runs it after `make build` (it
 // needs bin/plugins/dynamicscrm); BENCHFLAGS passes flags, e.g.
-// `make bench BENCHFLAGS="--only P1,P4 --runs 5"`.
+// `make bench BENCHFLAGS="--only P1,P4 --runs 5"`. `make bench-full` runs
+// the large sizes (--full) into docs/BENCHMARKS-full.md, profiles in
+// docs/bench/full. The report names the commit measured, taken when the
+// run starts, with "+ uncommitted changes" if tracked files other than
+// the run's own report and profiles differed from it then.
 //
 // Benchmarks are programs, not timed unit tests: everything runs for real
 // on loopback — the Dataverse emulator (connectors/dynamicscrm/emulator)

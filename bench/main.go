@@ -100,7 +100,8 @@ func run() int {
 	if !o.keep {
 		defer os.RemoveAll(work)
 	}
-	b := &bench{o: o, work: work, m: describeMachine(), started: time.Now(), loadStart: loadAvg()}
+	b := &bench{o: o, work: work, m: describeMachine(), started: time.Now(), loadStart: loadAvg(),
+		rev: gitDescribe(o.out, o.profileDir)}
 	b.logf("work directory %s; %d records, %d runs; PostgreSQL: %s", work, o.records, o.runs, pgState(o))
 	b.runAll(ctx)
 	if err := b.writeReport(); err != nil {
@@ -145,6 +146,9 @@ type bench struct {
 	started time.Time
 	// loadStart is the load average when the run began.
 	loadStart string
+	// rev is the commit measured, taken when the run began (the code was
+	// compiled then; later edits to the tree are not measured).
+	rev string
 
 	rows    []row
 	details []string

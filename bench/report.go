@@ -33,7 +33,7 @@ func (b *bench) writeReport() error {
 	p("| OS | %s, Linux %s |\n", m.OS, m.Kernel)
 	p("| Go | %s |\n", m.GoVersion)
 	p("| PostgreSQL | %s |\n", b.pgVersion())
-	p("| commit | %s |\n", gitDescribe())
+	p("| commit | %s |\n", b.rev)
 	p("| load average | %s at start, %s at the end (other processes share the machine) |\n", b.loadStart, loadAvg())
 	p("| command | `%s` (%s) |\n", b.cmdline(), time.Since(b.started).Round(time.Second))
 	p("\n")
@@ -149,15 +149,21 @@ func loadAvg() string {
 	return strings.Join(f[:3], " ")
 }
 
-func gitDescribe() string {
-	out, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output()
+// gitDescribe names HEAD, with "+ uncommitted changes" when tracked files
+// differ from it, except what the run writes (its report and profiles).
+func gitDescribe(out, profileDir string) string {
+	res, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output()
 	if err != nil {
 		return "—"
 	}
-	rev := strings.TrimSpace(string(out))
-	// What this run writes (the report, the profiles) does not count.
-	if st, err := exec.Command("git", "status", "--porcelain", "--untracked-files=no", "--", ".",
-		":(exclude)docs/BENCHMARKS.md", ":(exclude)docs/bench").Output(); err == nil && len(bytes.TrimSpace(st)) > 0 {
+	rev := strings.TrimSpace(string(res))
+	args := []string{"status", "--porcelain", "--untracked-files=no", "--", "."}
+	for _, p := range []string{out, profileDir} {
+		if p != "" {
+			args = append(args, ":(exclude)"+p)
+		}
+	}
+	if st, err := exec.Command("git", args...).Output(); err == nil && len(bytes.TrimSpace(st)) > 0 {
 		rev += " + uncommitted changes"
 	}
 	return rev
