@@ -48,8 +48,9 @@
 //     random users change 10 times a second. Latency is measured by the
 //     devices, after a first interval so that every device has started.
 //     On SQLite, and on PostgreSQL unless --postgres off.
-//   - P5: the emulator's raw `$batch` ingest (a plain loop posting
-//     change sets shaped as the connector shapes them, 100 creates per
+//   - P5: the emulator's raw `$batch` ingest (a plain loop posting the
+//     creates as the connector writes a non-atomic batch: odata.Batch, each
+//     create a request of its own with the connector's Prefer, 100 per
 //     request) against the pipeline: a device creates --mutations accounts
 //     offline, syncs (uploads in calls of 100), and the hub, started with
 //     its River queue, pushes them through the plugin; the time runs from

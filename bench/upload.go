@@ -22,6 +22,7 @@ import (
 	"github.com/synchub/synchub/client"
 	"github.com/synchub/synchub/connectors/dynamicscrm"
 	"github.com/synchub/synchub/connectors/dynamicscrm/emulator"
+	"github.com/synchub/synchub/connectors/odata"
 	"github.com/synchub/synchub/host/hub"
 	"github.com/synchub/synchub/host/store"
 	"github.com/synchub/synchub/sdk"
@@ -243,10 +244,11 @@ func (ib *instantBackend) Upload(_ context.Context, req sdk.UploadRequest) (sdk.
 }
 
 // rawIngest posts n creates to the emulator as the connector shapes them
-// (one change set per op, continue-on-error, return=representation), in
-// $batch requests of uploadBatch, from a plain loop. It returns the loop's
-// wall time and the CPU this process used meanwhile: the emulator's
-// handling of the creates, and the loop's posting of bodies made before.
+// (each create a request of its own, outside any change set, with the
+// connector's Prefer; the batch continue-on-error), in $batch requests of
+// uploadBatch, from a plain loop. It returns the loop's wall time and the
+// CPU this process used meanwhile: the emulator's handling of the creates,
+// and the loop's posting of bodies made before.
 func rawIngest(ctx context.Context, c *crm, n int) (wall, cpu time.Duration, err error) {
 	hc := &http.Client{Timeout: time.Minute}
 	defer hc.CloseIdleConnections()
@@ -266,7 +268,10 @@ func rawIngest(ctx context.Context, c *crm, n int) (wall, cpu time.Duration, err
 			body, _ := json.Marshal(f)
 			rows = append(rows, body)
 		}
-		body, ct := batchBody("/api/data/v9.2/accounts", rows)
+		body, ct, err := batchBody("/api/data/v9.2/accounts", rows)
+		if err != nil {
+			return 0, 0, err
+		}
 		bodies, types = append(bodies, body), append(types, ct)
 	}
 	start, cpu0 := time.Now(), selfCPU()
@@ -275,11 +280,11 @@ func rawIngest(ctx context.Context, c *crm, n int) (wall, cpu time.Duration, err
 		if err != nil {
 			return 0, 0, err
 		}
-		req.Header.Set("Accept", "application/json")
-		req.Header.Set("OData-MaxVersion", "4.0")
-		req.Header.Set("OData-Version", "4.0")
+		for k, vs := range odata.Headers() {
+			req.Header[k] = vs
+		}
 		req.Header.Set("Content-Type", types[i])
-		req.Header.Set("Prefer", "odata.continue-on-error")
+		req.Header.Set("Prefer", odata.Prefer{ContinueOnError: true}.String())
 		req.Header.Set("Authorization", "Bearer "+tok)
 		resp, err := hc.Do(req)
 		if err != nil {
@@ -301,33 +306,20 @@ func rawIngest(ctx context.Context, c *crm, n int) (wall, cpu time.Duration, err
 	return wall, cpu, nil
 }
 
-// batchBody writes a multipart/mixed `$batch` body (OData 4.0 §11.7) with
-// one change set per create of path, as the connector sends non-atomic
-// batches, and returns it with its Content-Type.
-func batchBody(path string, rows [][]byte) ([]byte, string) {
-	var b bytes.Buffer
-	line := func(s string) { b.WriteString(s + "\r\n") }
-	batch := "batch_" + uuid.NewString()
-	for i, row := range rows {
-		cs := "changeset_" + uuid.NewString()
-		line("--" + batch)
-		line("Content-Type: multipart/mixed; boundary=" + cs)
-		line("")
-		line("--" + cs)
-		line("Content-Type: application/http")
-		line("Content-Transfer-Encoding: binary")
-		line(fmt.Sprintf("Content-ID: %d", i+1))
-		line("")
-		line("POST " + path + " HTTP/1.1")
-		line("Content-Type: application/json")
-		line("Prefer: return=representation")
-		line("")
-		b.Write(row)
-		line("")
-		line("--" + cs + "--")
+// batchBody writes a multipart/mixed `$batch` body (OData 4.0 §11.7) of
+// creates of path as the connector writes a non-atomic batch (odata.Batch,
+// each create a request of its own with dynamicscrm.WritePrefer), and
+// returns it with its Content-Type.
+func batchBody(path string, rows [][]byte) ([]byte, string, error) {
+	var b odata.Batch
+	for _, row := range rows {
+		h := http.Header{}
+		dynamicscrm.WritePrefer.Set(h)
+		b.Add(odata.BatchRequest{Method: http.MethodPost, URL: path, Header: h, Body: row})
 	}
-	line("--" + batch + "--")
-	return b.Bytes(), "multipart/mixed; boundary=" + batch
+	var buf bytes.Buffer
+	ct, err := b.Write(&buf)
+	return buf.Bytes(), ct, err
 }
 
 // pushOnce runs one pipeline pass: a fresh hub (real plugin, SQLite) and a

@@ -21,9 +21,10 @@ const (
 	codeNotExist  = "0x80040217" // ObjectDoesNotExist: <table> With Id = <id> Does Not Exist
 )
 
-// writePrefer asks writes to answer with the record as stored, lookup
-// targets included.
-var writePrefer = odata.Prefer{ReturnRepresentation: true, Annotations: lookupAnnotation}
+// WritePrefer is the Prefer header of the connector's creates and
+// updates: answer with the record as stored, lookup targets included.
+// Exported for benchmarks that post what the connector posts.
+var WritePrefer = odata.Prefer{ReturnRepresentation: true, Annotations: lookupAnnotation}
 
 // plan is one op ready to send, or the reason it cannot be.
 type plan struct {
@@ -210,7 +211,7 @@ func (c *Connector) plan(ctx context.Context, op sdk.Op) (*plan, error) {
 			p.bad = bad
 			return p, err
 		}
-		writePrefer.Set(h)
+		WritePrefer.Set(h)
 		if op.Kind == sdk.OpCreate {
 			p.req = odata.BatchRequest{Method: http.MethodPost, URL: set, Header: h, Body: body}
 			return p, nil
