@@ -53,10 +53,11 @@
 //     create a request of its own with the connector's Prefer, 100 per
 //     request) against the pipeline: a device creates --mutations accounts
 //     offline, syncs (uploads in calls of 100), and the hub, started with
-//     its River queue, pushes them through the plugin; the time runs from
-//     the sync until the hub has recorded every mutation applied. The
-//     ratio is the apply stage's: the queue starts once the upload is
-//     accepted. A third run times the same apply stage with the connector
+//     its River queue, pushes them through the plugin. The ratio is the
+//     apply stage's: the queue starts once the upload is accepted, and the
+//     time runs until the hub has recorded every mutation applied. The
+//     first round also times the whole from the device's sync, the queue
+//     running meanwhile (end to end, no bar). A third run times the same apply stage with the connector
 //     in process and Upload answered at once (the hub alone), which
 //     separates the hub's own bookkeeping from the plugin and back end;
 //     with PostgreSQL, a fourth times the apply stage with the hub's store
