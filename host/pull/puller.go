@@ -156,16 +156,17 @@ func New(opts Options) *Puller {
 		opts.BusyRetry = 30 * time.Second
 	}
 	return &Puller{
-		opts:     opts,
-		st:       opts.Store,
-		cfg:      opts.Config,
-		log:      opts.Logger.Named("pull"),
-		m:        newMetrics(opts.Metrics),
-		entities: map[string]chan struct{}{},
-		leases:   map[string]*lease{},
-		pulled:   make(chan struct{}),
-		inflight: map[string]bool{},
-		stopping: make(chan struct{}),
+		opts:      opts,
+		st:        opts.Store,
+		cfg:       opts.Config,
+		log:       opts.Logger.Named("pull"),
+		m:         newMetrics(opts.Metrics),
+		entities:  map[string]chan struct{}{},
+		leases:    map[string]*lease{},
+		pulled:    make(chan struct{}),
+		inflight:  map[string]bool{},
+		succeeded: map[string]time.Time{},
+		stopping:  make(chan struct{}),
 	}
 }
 

@@ -292,9 +292,6 @@ func (p *Puller) staleEntities(ctx context.Context, source string, maxStale time
 	}
 	last := map[string]*time.Time{}
 	p.mu.Lock()
-	if p.succeeded == nil {
-		p.succeeded = map[string]time.Time{}
-	}
 	for _, st := range states {
 		last[st.Entity] = st.LastSuccess
 		if st.LastSuccess != nil {
