@@ -194,7 +194,7 @@ func bookkeepingRecord(ctx context.Context, db *sql.DB, batch, ops []int64, fiel
 		var rargs, iargs, margs, oargs []any
 		margs = []any{store.MutationApplied, now}
 		for i, m := range batch {
-			id, s := uuid.NewString(), seq+i+1
+			id, s := uuid.Must(uuid.NewV7()).String(), seq+i+1
 			rargs = append(rargs, "crm", "account", id, "v", now, fields[i], "h", "account/*", s, 1)
 			iargs = append(iargs, "crm", "account/*", "account", id, s, false, now)
 			margs = append(margs, m, s, id)

@@ -7,7 +7,6 @@ import (
 	"maps"
 	"time"
 
-	"github.com/google/uuid"
 	"gorm.io/gorm"
 )
 
@@ -68,7 +67,7 @@ func addChange(tx *gorm.DB, now time.Time, source, entity, id, op, baseVersion s
 				return err
 			}
 		}
-		row := changeRow{MutationID: uuid.NewString(), Source: source, Entity: entity, RecordID: id, Op: op,
+		row := changeRow{MutationID: newID(), Source: source, Entity: entity, RecordID: id, Op: op,
 			BaseVersion: baseVersion, Fields: enc, ClientTime: now.UTC(), State: statePending}
 		if err := tx.Create(&row).Error; err != nil {
 			return fmt.Errorf("write change log: %w", err)

@@ -2,8 +2,10 @@ package client
 
 import (
 	"encoding/json"
+	"fmt"
 	"testing"
 
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -167,4 +169,35 @@ func TestChangeLog(t *testing.T) {
 		require.ErrorIs(t, err, ErrUnknownEntity)
 		assert.EqualError(t, err, "unknown entity 'acount'; entities: account, contact, country")
 	})
+}
+
+// TestNewIDsAreTimeOrdered: the ids of creates and of mutations are version
+// 7 UUIDs, each above the one before, so that the hub's indexes keyed by
+// them take a batch's creates at their end (bench P5).
+func TestNewIDsAreTimeOrdered(t *testing.T) {
+	e := newEnv(t)
+	e.hub.Put("crm", "account", "a1", "", map[string]any{"name": "Synced"})
+	e.sync()
+	var ids []string
+	for i := range 50 {
+		id, err := e.c.Create(e.ctx, "crm", "account", map[string]any{"name": fmt.Sprint("A", i)})
+		require.NoError(t, err)
+		ids = append(ids, id)
+	}
+	require.NoError(t, e.c.Update(e.ctx, "crm", "account", "a1", map[string]any{"name": "Edited"}))
+	var muts []string
+	for _, c := range e.changes() {
+		muts = append(muts, c.MutationID)
+	}
+	require.Len(t, muts, 51)
+	for what, list := range map[string][]string{"record ids": ids, "mutation ids": muts} {
+		for i, s := range list {
+			u, err := uuid.Parse(s)
+			require.NoError(t, err, "%s[%d] %q", what, i, s)
+			assert.Equal(t, uuid.Version(7), u.Version(), "%s[%d] %q", what, i, s)
+			if i > 0 {
+				assert.Less(t, list[i-1], s, "%s: %d is not above the one before", what, i)
+			}
+		}
+	}
 }

@@ -113,7 +113,7 @@ func (c *Client) Get(ctx context.Context, source, entity, id string) (Record, er
 // and queues its create for the next sync. It returns the id; after the
 // sync the hub may have re-keyed it (see Record.ID of the synced record).
 func (c *Client) Create(ctx context.Context, source, entity string, fields map[string]any) (string, error) {
-	id := uuid.NewString()
+	id := newID()
 	err := c.edit(ctx, source, entity, func(tx *gorm.DB, src string, e EntitySchema) error {
 		norm, err := checkFields(e, fields)
 		if err != nil {
@@ -238,3 +238,15 @@ func (c *Client) pendingOps(ctx context.Context, source, entity string) (map[str
 
 // isNotFound is errors.Is(err, ErrNotFound).
 func isNotFound(err error) bool { return errors.Is(err, ErrNotFound) }
+
+// newID returns a new record's or mutation's id: a version 7 UUID, ordered
+// by time. The hub keys its mirror, partition items and mutations by these
+// ids, so a device's creates reach the ends of those indexes instead of
+// random places: a batch of 100 creates then writes a few index pages
+// instead of a hundred, on the hub and on a back end that keys by them.
+func newID() string {
+	if id, err := uuid.NewV7(); err == nil {
+		return id.String()
+	}
+	return uuid.NewString()
+}
