@@ -29,8 +29,8 @@ const (
 // served.
 type crm struct {
 	*emulator.Server
-	base string
-	srv  *http.Server
+	endpoint
+	srv *http.Server
 
 	mu    sync.Mutex
 	first *http.Request // the first data page of a full pull of accounts
@@ -54,7 +54,7 @@ func startCRM(n int, opts emulator.Options) (*crm, error) {
 	if err != nil {
 		return nil, fmt.Errorf("emulator: listen: %w", err)
 	}
-	c := &crm{Server: s, base: "http://" + ln.Addr().String()}
+	c := &crm{Server: s, endpoint: endpoint{base: "http://" + ln.Addr().String()}}
 	inner := s.Handler()
 	c.srv = &http.Server{ReadHeaderTimeout: 30 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c.record(r)
@@ -102,8 +102,12 @@ func (c *crm) firstPage() (string, http.Header, bool) {
 	return c.first.URL.RequestURI(), h, true
 }
 
+// endpoint is where an emulator serves: its base URL, and the token
+// endpoint and client credentials the connector uses there.
+type endpoint struct{ base string }
+
 // tokenURL is the client-credentials endpoint.
-func (c *crm) tokenURL() string { return c.base + "/" + emuTenant + "/oauth2/v2.0/token" }
+func (c endpoint) tokenURL() string { return c.base + "/" + emuTenant + "/oauth2/v2.0/token" }
 
 // busyTime is the time spent in the emulator so far.
 func (c *crm) busyTime() time.Duration { return time.Duration(c.busy.Load()) }
@@ -115,7 +119,7 @@ func (c *crm) close() {
 }
 
 // token gets an access token the way the connector does.
-func (c *crm) token(ctx context.Context, hc *http.Client) (string, error) {
+func (c endpoint) token(ctx context.Context, hc *http.Client) (string, error) {
 	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {emuClient},
 		"client_secret": {emuSecret}, "scope": {c.base + "/.default"}}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.tokenURL(), strings.NewReader(form.Encode()))

@@ -36,6 +36,9 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == childFlag {
 		os.Exit(runPullChild(os.Args[2:]))
 	}
+	if len(os.Args) > 1 && os.Args[1] == emuChildFlag {
+		os.Exit(runEmulatorChild(os.Args[2:]))
+	}
 	os.Exit(run())
 }
 
@@ -162,6 +165,10 @@ type bench struct {
 	// p5alone is P5's hub-alone rate over the raw $batch rate, p5book
 	// the store's writes alone over it, p5raw the raw rate (records/s).
 	p5alone, p5book, p5raw float64
+	// p5phases are the hub-alone run's phases (medians), in seconds: from
+	// the queue's start to the first Upload, and from the last Upload to
+	// the end.
+	p5phases [2]float64
 	// p5cpu is the CPU P5's runs used, each figure's median over rounds.
 	p5cpu p5CPU
 	// p5pgCPU is the same for the PostgreSQL apply runs (no raw loop or

@@ -140,6 +140,15 @@ func (b *bench) p5Note() string {
 				rate(bound), bound/max(b.p5raw, 1e-9))
 		}
 	}
+	if ph := b.p5phases; ph[0] > 0 && b.p5alone > 0 && b.p5raw > 0 {
+		wall := float64(b.o.mutations) / (b.p5alone * b.p5raw)
+		fmt.Fprintf(&s, "In the hub-alone run (medians) the first Upload came %.2f s after the queue started and the last one %.2f s "+
+			"before the end, of about %.2f s: a push round plans all of the source's open mutations in one transaction (the job's "+
+			"start, reading the mutations, writing their ops and marking them in flight) before it sends its first batch, so in "+
+			"the apply run the plugin and the back end wait through the plan, and the store records the last answers after they "+
+			"have stopped. Planning the next mutations while the first batches are out is the stage's next step. ",
+			ph[0], ph[1], wall)
+	}
 	if b.missed("P5", "PostgreSQL") {
 		s.WriteString("On PostgreSQL the stage is slower than on SQLite: each of the dozen or so statements a batch's plan " +
 			"and record take is a round trip to the server, whose process shares the same cores, and each of the two status " +
@@ -147,15 +156,16 @@ func (b *bench) p5Note() string {
 			"it in push_mutation_bodies) with an entry in each of its six indexes (the status is indexed, so PostgreSQL cannot " +
 			"update the row in place). ")
 		if c := b.p5pgCPU; c.wall > 0 {
-			fmt.Fprintf(&s, "In its apply run (medians) the bench process used %.2f s of CPU, the plugin %.2f s and the rest of "+
-				"the machine, PostgreSQL's server above all, %.2f s, in %.2f s of wall time. ", c.bench, c.plugin, c.others, c.wall)
+			fmt.Fprintf(&s, "In its apply run (medians) the hub used %.2f s of CPU, the plugin %.2f s, the emulator %.2f s and the "+
+				"rest of the machine, PostgreSQL's server above all, %.2f s, in %.2f s of wall time. ",
+				c.bench, c.plugin, c.emulator, c.others, c.wall)
 		}
 	}
 	if path := b.profilePath("p5-cpu.pprof"); path != "" {
 		if total, cum, err := profileTop(path); err == nil {
-			fmt.Fprintf(&s, "In the apply run's profile (%.1f s sampled in the bench process, where the hub and the emulator run, over "+
-				"%.1f s of wall time) the emulator's `$batch` handling takes %.0f %%. ",
-				total, b.p5wall, share(cum, "github.com/synchub/synchub/connectors/dynamicscrm/emulator.(*Server).serveBatch"))
+			fmt.Fprintf(&s, "In the apply run's profile of the hub (%.1f s sampled over %.1f s of wall time) recording the results "+
+				"takes %.0f %% and the garbage collector %.0f %%. ",
+				total, b.p5wall, share(cum, "github.com/synchub/synchub/host/push.(*runner).record"), share(cum, "runtime.gcBgMarkWorker"))
 		}
 	}
 	if path := b.profilePath("p5-plugin-cpu.pprof"); path != "" {

@@ -104,7 +104,7 @@ func profileWhat(name string) string {
 	case "p4-cpu.pprof":
 		return "P4's first SQLite run without new data"
 	case "p5-cpu.pprof":
-		return "P5's first apply-stage run (the hub's push worker and the emulator run in it)"
+		return "P5's first apply-stage run (the hub's push worker; the emulator runs in a child process of its own)"
 	case "p5-hub-cpu.pprof":
 		return "P5's first hub-alone run (the hub's push worker with Upload answered at once)"
 	}

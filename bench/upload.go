@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -21,7 +22,6 @@ import (
 
 	"github.com/synchub/synchub/client"
 	"github.com/synchub/synchub/connectors/dynamicscrm"
-	"github.com/synchub/synchub/connectors/dynamicscrm/emulator"
 	"github.com/synchub/synchub/connectors/odata"
 	"github.com/synchub/synchub/host/hub"
 	"github.com/synchub/synchub/host/store"
@@ -55,7 +55,9 @@ func (b *bench) runUpload(ctx context.Context) {
 		return
 	}
 	n := b.o.mutations
-	c, err := startCRM(100, emulator.Options{})
+	// The back end runs in a process of its own, as a real one does: see
+	// emuChildFlag.
+	c, err := spawnCRM(ctx, 100)
 	if err != nil {
 		b.fail("P5", err)
 		return
@@ -69,6 +71,7 @@ func (b *bench) runUpload(ctx context.Context) {
 	var pipe, apply, raw, ratios, pipeRatios, alone, book, pgApply, pgRatios []float64
 	var cpus []p5CPU
 	var pgCPU []p5CPU
+	var toFirst, afterLast []float64
 	for r := range b.o.runs {
 		d, rawCPU, err := rawIngest(ctx, c, n)
 		if err != nil {
@@ -98,16 +101,23 @@ func (b *bench) runUpload(ctx context.Context) {
 			pipeRatios = append(pipeRatios, pipe[0]/raw[0])
 		}
 		instant.n.Store(0)
+		instant.first.Store(0)
 		h, err := b.pushOnce(ctx, c, dbSQLite, n, r == 0, true, instant)
 		if err != nil {
 			b.fail("P5", fmt.Errorf("hub-alone run %d: %w", r+1, err))
 			return
 		}
 		alone = append(alone, h.rate(n))
+		toFirst, afterLast = append(toFirst, h.toFirst.Seconds()), append(afterLast, h.afterLast.Seconds())
 		cpu := a.applyCPU()
 		cpu.raw, cpu.alone = rawCPU.Seconds(), h.benchCPU.Seconds()
 		cpus = append(cpus, cpu)
-		k, err := bookkeeping(ctx, b.work, n, c.Count("accounts"))
+		held, err := c.accounts(ctx)
+		if err != nil {
+			b.fail("P5", err)
+			return
+		}
+		k, err := bookkeeping(ctx, b.work, n, held)
 		if err != nil {
 			b.fail("P5", fmt.Errorf("bookkeeping run %d: %w", r+1, err))
 			return
@@ -131,9 +141,9 @@ func (b *bench) runUpload(ctx context.Context) {
 			e2e = fmt.Sprintf("device → hub → plugin → emulator %s (%.1fs), ratio %.2f; ", rate(pipe[0]), p.wall.Seconds(), pipeRatios[0])
 		}
 		b.logf("P5 run %d: raw $batch %s; hub → plugin → emulator %s (%.1fs), ratio %.2f; %s"+
-			"the hub alone with an instant back end %s (%.1fs), ratio %.2f; the store's writes alone %s (%.1fs), ratio %.2f; CPU: %s", r+1,
+			"the hub alone with an instant back end %s (%.2fs; first Upload after %.2fs, last %.2fs before the end), ratio %.2f; the store's writes alone %s (%.1fs), ratio %.2f; CPU: %s", r+1,
 			rate(raw[len(raw)-1]), rate(apply[len(apply)-1]), a.wall.Seconds(), ratios[len(ratios)-1], e2e,
-			rate(alone[len(alone)-1]), h.wall.Seconds(),
+			rate(alone[len(alone)-1]), h.wall.Seconds(), h.toFirst.Seconds(), h.afterLast.Seconds(),
 			alone[len(alone)-1]/raw[len(raw)-1], rate(book[len(book)-1]), k.Seconds(), book[len(book)-1]/raw[len(raw)-1],
 			cpus[len(cpus)-1])
 	}
@@ -147,6 +157,7 @@ func (b *bench) runUpload(ctx context.Context) {
 			rate(median(alone)), median(alone)/median(raw), rate(median(book)), median(book)/median(raw)),
 		Target: "≥ 0.50 × raw $batch ingest", Status: verdict(ratio >= 0.5)})
 	b.p5alone, b.p5raw, b.p5book = median(alone)/median(raw), median(raw), median(book)/median(raw)
+	b.p5phases = [2]float64{median(toFirst), median(afterLast)}
 	if len(pgApply) > 0 {
 		pgRatio := median(pgRatios)
 		b.add(row{ID: "P5", What: fmt.Sprintf("upload apply on PostgreSQL: the same %s creates, the hub's store on PostgreSQL", thousands(int64(n))),
@@ -190,13 +201,16 @@ type instantBackend struct {
 	// create sets: `{"a":…,"b":…` (no closing brace).
 	rest []byte
 	n    atomic.Int64
+	// first and last are when the run's first and last Upload came (unix
+	// nanoseconds; first 0 before the first).
+	first, last atomic.Int64
 }
 
 // newInstantBackend reads the emulator's answer to one create, through
 // the connector in process.
-func newInstantBackend(ctx context.Context, c *crm) (*instantBackend, error) {
+func newInstantBackend(ctx context.Context, c backend) (*instantBackend, error) {
 	conn := dynamicscrm.New()
-	cfg, err := json.Marshal(map[string]any{"url": c.base, "token_url": c.tokenURL(), "tenant_id": emuTenant,
+	cfg, err := json.Marshal(map[string]any{"url": c.url(), "token_url": c.tokenURL(), "tenant_id": emuTenant,
 		"client_id": emuClient, "client_secret": emuSecret})
 	if err != nil {
 		return nil, err
@@ -235,6 +249,8 @@ func newInstantBackend(ctx context.Context, c *crm) (*instantBackend, error) {
 func (ib *instantBackend) Upload(_ context.Context, req sdk.UploadRequest) (sdk.UploadResponse, error) {
 	resp := sdk.UploadResponse{Results: make([]sdk.OpResult, len(req.Ops))}
 	now := time.Now().UTC()
+	ib.first.CompareAndSwap(0, now.UnixNano())
+	ib.last.Store(now.UnixNano())
 	for i, op := range req.Ops {
 		own := []byte(op.Raw) // the hub sends the fields as JSON
 		if len(own) < 2 {
@@ -256,16 +272,18 @@ func (ib *instantBackend) Upload(_ context.Context, req sdk.UploadRequest) (sdk.
 // (each create a request of its own, outside any change set, with the
 // connector's Prefer; the batch continue-on-error), in $batch requests of
 // uploadBatch, from a plain loop. It returns the loop's wall time and the
-// CPU this process used meanwhile: the emulator's handling of the creates,
-// and the loop's posting of bodies made before.
-func rawIngest(ctx context.Context, c *crm, n int) (wall, cpu time.Duration, err error) {
+// CPU the emulator child used meanwhile: its handling of the creates.
+func rawIngest(ctx context.Context, c *remoteCRM, n int) (wall, cpu time.Duration, err error) {
 	hc := &http.Client{Timeout: time.Minute}
 	defer hc.CloseIdleConnections()
 	tok, err := c.token(ctx, hc)
 	if err != nil {
 		return 0, 0, err
 	}
-	before := c.Count("accounts")
+	before, err := c.accounts(ctx)
+	if err != nil {
+		return 0, 0, err
+	}
 	// Bodies are made before the clock starts: the loop measures ingest.
 	var bodies [][]byte
 	var types []string
@@ -283,7 +301,7 @@ func rawIngest(ctx context.Context, c *crm, n int) (wall, cpu time.Duration, err
 		}
 		bodies, types = append(bodies, body), append(types, ct)
 	}
-	start, cpu0 := time.Now(), selfCPU()
+	start, cpu0 := time.Now(), c.cpu()
 	for i, body := range bodies {
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/api/data/v9.2/$batch", bytes.NewReader(body))
 		if err != nil {
@@ -308,8 +326,12 @@ func rawIngest(ctx context.Context, c *crm, n int) (wall, cpu time.Duration, err
 			return 0, 0, fmt.Errorf("$batch answered %s", resp.Status)
 		}
 	}
-	wall, cpu = time.Since(start), selfCPU()-cpu0
-	if got := c.Count("accounts") - before; got != n {
+	wall, cpu = time.Since(start), c.cpu()-cpu0
+	after, err := c.accounts(ctx)
+	if err != nil {
+		return 0, 0, err
+	}
+	if got := after - before; got != n {
 		return 0, 0, fmt.Errorf("the emulator gained %d accounts, want %d", got, n)
 	}
 	return wall, cpu, nil
@@ -336,7 +358,7 @@ func batchBody(path string, rows [][]byte) ([]byte, string, error) {
 // from the sync until the hub has recorded all n applied. With applyOnly
 // the hub's job queue starts once the device's sync is over, and the time
 // runs from there.
-func (b *bench) pushOnce(ctx context.Context, c *crm, kind string, n int, profile, applyOnly bool, instant *instantBackend) (pushRun, error) {
+func (b *bench) pushOnce(ctx context.Context, c *remoteCRM, kind string, n int, profile, applyOnly bool, instant *instantBackend) (pushRun, error) {
 	st, done, err := freshStore(ctx, kind, b.work, b.o.postgres)
 	if err != nil {
 		return pushRun{}, err
@@ -407,15 +429,18 @@ func (b *bench) pushOnce(ctx context.Context, c *crm, kind string, n int, profil
 			return pushRun{}, fmt.Errorf("create %d: %w", i, err)
 		}
 	}
-	before := c.Count("accounts")
+	before, err := c.accounts(ctx)
+	if err != nil {
+		return pushRun{}, err
+	}
 	if profile && !applyOnly {
 		stop := b.startProfile("p5-cpu.pprof")
 		defer stop()
 	}
-	// The plugin is the bench process's one child by now (the pulls'
-	// children are gone).
-	plugins := childPIDs(os.Getpid())
-	start, cpu0, pcpu0, mcpu0 := time.Now(), selfCPU(), childrenCPU(plugins), machineCPU()
+	// The plugin is the bench process's one child by now beside the
+	// emulator (the pulls' children are gone).
+	plugins := slices.DeleteFunc(childPIDs(os.Getpid()), func(pid int) bool { return pid == c.pid() })
+	start, cpu0, pcpu0, ecpu0, mcpu0 := time.Now(), selfCPU(), childrenCPU(plugins), c.cpu(), machineCPU()
 	rep, err := dev.Sync(ctx, client.SyncOptions{SkipFiles: true})
 	if err != nil {
 		return pushRun{}, fmt.Errorf("upload sync: %w", err)
@@ -430,7 +455,7 @@ func (b *bench) pushOnce(ctx context.Context, c *crm, kind string, n int, profil
 			stop := b.startProfile(name)
 			defer stop()
 		}
-		start, cpu0, pcpu0, mcpu0 = time.Now(), selfCPU(), childrenCPU(plugins), machineCPU()
+		start, cpu0, pcpu0, ecpu0, mcpu0 = time.Now(), selfCPU(), childrenCPU(plugins), c.cpu(), machineCPU()
 		if err := h.Start(hctx); err != nil {
 			return pushRun{}, err
 		}
@@ -459,7 +484,7 @@ func (b *bench) pushOnce(ctx context.Context, c *crm, kind string, n int, profil
 		}
 	}
 	run := pushRun{wall: time.Since(start), benchCPU: selfCPU() - cpu0, pluginCPU: childrenCPU(plugins) - pcpu0,
-		machineCPU: machineCPU() - mcpu0}
+		emulatorCPU: c.cpu() - ecpu0, machineCPU: machineCPU() - mcpu0}
 	if counts, err := st.CountMutations(ctx, "crm"); err != nil || counts[store.MutationApplied] != int64(n) {
 		return pushRun{}, fmt.Errorf("the hub's metrics say %d applied; the store has %v (%v)", n, counts, err)
 	}
@@ -467,9 +492,15 @@ func (b *bench) pushOnce(ctx context.Context, c *crm, kind string, n int, profil
 		if got := int(instant.n.Load()); got != n {
 			return pushRun{}, fmt.Errorf("the instant back end answered %d creates, want %d", got, n)
 		}
+		run.toFirst = time.Unix(0, instant.first.Load()).Sub(start)
+		run.afterLast = start.Add(run.wall).Sub(time.Unix(0, instant.last.Load()))
 		return run, nil
 	}
-	if got := c.Count("accounts") - before; got != n {
+	after, err := c.accounts(ctx)
+	if err != nil {
+		return pushRun{}, err
+	}
+	if got := after - before; got != n {
 		return pushRun{}, fmt.Errorf("the emulator gained %d accounts, want %d", got, n)
 	}
 	if len(rep.Sources) > 0 && !applyOnly {
@@ -480,20 +511,26 @@ func (b *bench) pushOnce(ctx context.Context, c *crm, kind string, n int, profil
 }
 
 // pushRun is what one pushOnce measured: its wall time and the CPU the
-// bench process (the hub, the emulator and the load), the plugin process
-// and the whole machine (PostgreSQL's server among the rest) used
-// meanwhile.
+// bench process (the hub, and the bench polling its metrics), the plugin
+// process, the emulator child and the whole machine (PostgreSQL's server
+// among the rest) used meanwhile.
 type pushRun struct {
-	wall, benchCPU, pluginCPU, machineCPU time.Duration
+	wall, benchCPU, pluginCPU, emulatorCPU, machineCPU time.Duration
+	// toFirst and afterLast, in a hub-alone run, are the times from the
+	// start to the first Upload and from the last Upload to the end.
+	toFirst, afterLast time.Duration
 }
 
 // others is the CPU the rest of the machine used during the run: on
 // PostgreSQL, mostly its server.
-func (r pushRun) others() time.Duration { return max(r.machineCPU-r.benchCPU-r.pluginCPU, 0) }
+func (r pushRun) others() time.Duration {
+	return max(r.machineCPU-r.benchCPU-r.pluginCPU-r.emulatorCPU, 0)
+}
 
 // applyCPU is the run's CPU as p5CPU's apply-run figures.
 func (r pushRun) applyCPU() p5CPU {
-	return p5CPU{wall: r.wall.Seconds(), bench: r.benchCPU.Seconds(), plugin: r.pluginCPU.Seconds(), others: r.others().Seconds()}
+	return p5CPU{wall: r.wall.Seconds(), bench: r.benchCPU.Seconds(), plugin: r.pluginCPU.Seconds(),
+		emulator: r.emulatorCPU.Seconds(), others: r.others().Seconds()}
 }
 
 // rate is n records over the run's wall time, in records/s.
@@ -543,35 +580,40 @@ func appliedMetric(g prometheus.Gatherer, source string) (int64, error) {
 // creates, measured from the processes' own accounting (/proc and
 // getrusage), not from profiles.
 type p5CPU struct {
-	wall   float64 // the apply run's wall time
-	bench  float64 // the bench process during the apply run: the hub, the emulator, the polling
-	plugin float64 // the plugin process during the apply run
-	others float64 // the rest of the machine during the apply run
-	raw    float64 // the bench process during the raw $batch loop: the emulator, and the loop posting ready bodies
-	alone  float64 // the bench process during the hub-alone run: the hub, its back end answering at once
+	wall     float64 // the apply run's wall time
+	bench    float64 // the bench process during the apply run: the hub, and the polling of its metrics
+	plugin   float64 // the plugin process during the apply run
+	emulator float64 // the emulator child during the apply run
+	others   float64 // the rest of the machine during the apply run
+	raw      float64 // the emulator child during the raw $batch loop
+	alone    float64 // the bench process during the hub-alone run: the hub, its back end answering at once
 }
 
 func (c p5CPU) String() string {
-	return fmt.Sprintf("apply run %s; raw loop %.2f s; hub alone %.2f s", c.apply(), c.raw, c.alone)
+	return fmt.Sprintf("apply run %s; emulator in the raw loop %.2f s; hub alone %.2f s", c.apply(), c.raw, c.alone)
 }
+
+// total is the CPU the stage's three processes used in the apply run.
+func (c p5CPU) total() float64 { return c.bench + c.plugin + c.emulator }
 
 // apply says what CPU the apply run used: the stage's processes', then
 // the rest of the machine's (on PostgreSQL, mostly its server).
 func (c p5CPU) apply() string {
-	return fmt.Sprintf("%.2f s of CPU in %.2f s (bench process %.2f s, plugin %.2f s; the rest of the machine %.2f s)",
-		c.bench+c.plugin, c.wall, c.bench, c.plugin, c.others)
+	return fmt.Sprintf("%.2f s of CPU in %.2f s (hub %.2f s, plugin %.2f s, emulator %.2f s; the rest of the machine %.2f s)",
+		c.total(), c.wall, c.bench, c.plugin, c.emulator, c.others)
 }
 
 // medianCPU is each figure's median over the rounds.
 func medianCPU(cs []p5CPU) p5CPU {
 	pick := func(f func(p5CPU) float64) float64 { return medianOf(cs, f) }
 	return p5CPU{
-		wall:   pick(func(c p5CPU) float64 { return c.wall }),
-		bench:  pick(func(c p5CPU) float64 { return c.bench }),
-		plugin: pick(func(c p5CPU) float64 { return c.plugin }),
-		others: pick(func(c p5CPU) float64 { return c.others }),
-		raw:    pick(func(c p5CPU) float64 { return c.raw }),
-		alone:  pick(func(c p5CPU) float64 { return c.alone }),
+		wall:     pick(func(c p5CPU) float64 { return c.wall }),
+		bench:    pick(func(c p5CPU) float64 { return c.bench }),
+		plugin:   pick(func(c p5CPU) float64 { return c.plugin }),
+		emulator: pick(func(c p5CPU) float64 { return c.emulator }),
+		others:   pick(func(c p5CPU) float64 { return c.others }),
+		raw:      pick(func(c p5CPU) float64 { return c.raw }),
+		alone:    pick(func(c p5CPU) float64 { return c.alone }),
 	}
 }
 
@@ -583,14 +625,14 @@ func (c p5CPU) note(cores, n int, raw float64) string {
 	if c.wall <= 0 || raw <= 0 {
 		return ""
 	}
-	total := c.bench + c.plugin
+	total := c.total()
 	window := float64(n) / (0.5 * raw)
 	budget := float64(cores) * window
 	s := fmt.Sprintf("Measured by the processes' own accounting (medians over the rounds), the apply run used %.2f s of CPU in %.2f s "+
-		"of wall time: the bench process, where the hub and the emulator run, %.2f s and the plugin %.2f s, keeping %.0f %% of the %d "+
+		"of wall time: the hub %.2f s, the plugin %.2f s and the emulator %.2f s, keeping %.0f %% of the %d "+
 		"cores busy. On their own, the emulator took %.2f s of CPU for the same creates (the raw loop) and the hub %.2f s (the "+
 		"hub-alone run). At 0.5 × the raw rate the run would have %.2f s, that is %.2f s of CPU on %d cores; ",
-		total, c.wall, c.bench, c.plugin, 100*total/(float64(cores)*c.wall), cores, c.raw, c.alone, window, budget, cores)
+		total, c.wall, c.bench, c.plugin, c.emulator, 100*total/(float64(cores)*c.wall), cores, c.raw, c.alone, window, budget, cores)
 	if total > budget {
 		s += fmt.Sprintf("the stage's processes use %.1f × that, so on this machine the target needs them all to use less CPU, "+
 			"not only a shorter path through the hub. ", total/budget)
