@@ -49,9 +49,9 @@
 //     devices, after a first interval so that every device has started.
 //     On SQLite, and on PostgreSQL unless --postgres off.
 //   - P5: the emulator runs in a child process of its own (this binary
-//     with -emulator-child), as a real back end is: in the bench process
-//     the hub's garbage collections would walk its rows. Its raw `$batch`
-//     ingest (a plain loop posting the
+//     with -emulator-child), as a real back end does, so that the hub's,
+//     the plugin's and the emulator's CPU are each read from their own
+//     process. Its raw `$batch` ingest (a plain loop posting the
 //     creates as the connector writes a non-atomic batch: odata.Batch, each
 //     create a request of its own with the connector's Prefer, 100 per
 //     request) against the pipeline: a device creates --mutations accounts

@@ -18,24 +18,10 @@ import (
 
 // emuChildFlag starts the bench binary as an emulator child: P5's back end
 // in a process of its own, as a real back end is. In the bench process the
-// emulator's rows (some 100,000 accounts by P5's last round, each a slice
-// of interface values) would be walked by every collection the hub's
-// allocations start, and the emulator's CPU would be counted as the hub's.
+// emulator's CPU would be counted as the hub's, and the emulator's rows
+// (some 100,000 accounts by P5's last round) would be walked by the
+// collections the hub's allocations start.
 const emuChildFlag = "-emulator-child"
-
-// backend is where P5 pushes: an emulator in the bench process (crm) or in
-// a child (remoteCRM).
-type backend interface {
-	url() string
-	tokenURL() string
-	token(ctx context.Context, hc *http.Client) (string, error)
-	// accounts is how many accounts the emulator holds.
-	accounts(ctx context.Context) (int, error)
-}
-
-func (c endpoint) url() string { return c.base }
-
-func (c *crm) accounts(context.Context) (int, error) { return c.Count("accounts"), nil }
 
 // remoteCRM is an emulator served by an emulator child.
 type remoteCRM struct {

@@ -143,10 +143,11 @@ func (b *bench) p5Note() string {
 	if ph := b.p5phases; ph[0] > 0 && b.p5alone > 0 && b.p5raw > 0 {
 		wall := float64(b.o.mutations) / (b.p5alone * b.p5raw)
 		fmt.Fprintf(&s, "In the hub-alone run (medians) the first Upload came %.2f s after the queue started and the last one %.2f s "+
-			"before the end, of about %.2f s: a push round plans all of the source's open mutations in one transaction (the job's "+
+			"before the end, of about %.2f s. A push round plans all of the source's open mutations in one transaction (the job's "+
 			"start, reading the mutations, writing their ops and marking them in flight) before it sends its first batch, so in "+
-			"the apply run the plugin and the back end wait through the plan, and the store records the last answers after they "+
-			"have stopped. Planning the next mutations while the first batches are out is the stage's next step. ",
+			"the apply run the plugin and the back end wait through the plan; at the other end, answers that come faster than the "+
+			"store's one writer records them queue behind it. Sending the first batches while the rest are planned is the "+
+			"stage's next step. ",
 			ph[0], ph[1], wall)
 	}
 	if b.missed("P5", "PostgreSQL") {

@@ -63,7 +63,7 @@ func (b *bench) runUpload(ctx context.Context) {
 		return
 	}
 	defer c.close()
-	instant, err := newInstantBackend(ctx, c)
+	instant, err := newInstantBackend(ctx, c.endpoint)
 	if err != nil {
 		b.fail("P5", err)
 		return
@@ -208,9 +208,9 @@ type instantBackend struct {
 
 // newInstantBackend reads the emulator's answer to one create, through
 // the connector in process.
-func newInstantBackend(ctx context.Context, c backend) (*instantBackend, error) {
+func newInstantBackend(ctx context.Context, c endpoint) (*instantBackend, error) {
 	conn := dynamicscrm.New()
-	cfg, err := json.Marshal(map[string]any{"url": c.url(), "token_url": c.tokenURL(), "tenant_id": emuTenant,
+	cfg, err := json.Marshal(map[string]any{"url": c.base, "token_url": c.tokenURL(), "tenant_id": emuTenant,
 		"client_id": emuClient, "client_secret": emuSecret})
 	if err != nil {
 		return nil, err
