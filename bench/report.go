@@ -150,20 +150,35 @@ func loadAvg() string {
 }
 
 // gitDescribe names HEAD, with "+ uncommitted changes" when tracked files
-// differ from it, except what the run writes (its report and profiles).
+// differ from it, except what the run writes (its report and profiles)
+// and the documentation under docs/ (another run's report among it),
+// which nothing measured is built from.
 func gitDescribe(out, profileDir string) string {
 	res, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output()
 	if err != nil {
 		return "—"
 	}
 	rev := strings.TrimSpace(string(res))
-	args := []string{"status", "--porcelain", "--untracked-files=no", "--", "."}
+	top, err := exec.Command("git", "rev-parse", "--show-toplevel").Output()
+	if err != nil {
+		return rev + " (working tree not checked)"
+	}
+	root := strings.TrimSpace(string(top))
+	args := []string{"-C", root, "status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)docs"}
 	for _, p := range []string{out, profileDir} {
-		if p != "" {
-			args = append(args, ":(exclude)"+p)
+		// A path outside the repository needs no exclusion (git refuses
+		// one).
+		if abs, err := filepath.Abs(p); p != "" && err == nil {
+			if rel, err := filepath.Rel(root, abs); err == nil && rel != ".." && !strings.HasPrefix(rel, "../") {
+				args = append(args, ":(exclude)"+filepath.ToSlash(rel))
+			}
 		}
 	}
-	if st, err := exec.Command("git", args...).Output(); err == nil && len(bytes.TrimSpace(st)) > 0 {
+	st, err := exec.Command("git", args...).Output()
+	switch {
+	case err != nil:
+		rev += " (working tree not checked)"
+	case len(bytes.TrimSpace(st)) > 0:
 		rev += " + uncommitted changes"
 	}
 	return rev
