@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/google/uuid"
 	"gorm.io/gorm"
 )
 
@@ -216,7 +215,7 @@ func (c *Client) resolve(ctx context.Context, source, errID, resolution string, 
 		if se.Local {
 			// The hub never stored it: send it again under a new id.
 			return tx.Model(&changeRow{}).Where("seq = ?", e.Seq).Updates(map[string]any{
-				"state": statePending, "reason": "", "mutation_id": uuid.NewString()}).Error
+				"state": statePending, "reason": "", "mutation_id": newID()}).Error
 		}
 		return tx.Model(&changeRow{}).Where("seq = ?", e.Seq).Updates(map[string]any{"state": stateSent, "reason": ""}).Error
 	})
