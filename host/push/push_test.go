@@ -401,17 +401,20 @@ func TestAStopRecordsTheCallsAlreadyMade(t *testing.T) {
 		var calls atomic.Int32
 		e.client.upload = func(ctx context.Context, next sdk.Client, req sdk.UploadRequest) (sdk.UploadResponse, error) {
 			if calls.Add(1) == 2 {
-				go func() { _ = e.p.Stop(context.Background()) }()
-				// The stop is requested before this call answers, however
-				// loaded the machine.
-				assert.Eventually(t, e.p.stopRequested, 10*time.Second, time.Millisecond)
+				// The stop is requested before this call answers (no queue
+				// runs here, so Stop returns at once). A goroutine once made
+				// the stop, and the calls after this one raced it.
+				assert.NoError(t, e.p.Stop(context.Background()))
 			}
 			return next.Upload(ctx, req)
 		}
 		_, err := e.p.PushSource(context.Background(), e.source)
 		require.ErrorIs(t, err, ErrStopping)
 		made := len(e.client.calls())
-		require.Less(t, made, 6, "no call after the stop but those in flight")
+		// Calls 1 and 2, and at most one more that took call 1's slot
+		// before the stop; a batch that waits for a slot when the stop
+		// comes is not sent.
+		require.LessOrEqual(t, made, 3, "no call after the stop but those in flight")
 		applied := 0
 		for _, m := range ms {
 			if e.status(1, m.MutationID) == store.MutationApplied {

@@ -166,6 +166,13 @@ func (r *runner) sendBatches(ctx context.Context, res *Result, batches [][]store
 			calls.Wait()
 		}
 		slots <- struct{}{}
+		if r.p.stopRequested() {
+			// The stop came while this batch waited for a slot: it is not
+			// in flight, so it is not sent.
+			<-slots
+			stopping = true
+			break
+		}
 		s := &sending{batch: b, done: make(chan sent, 1)}
 		calls.Add(1)
 		go func() {
