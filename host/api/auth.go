@@ -222,7 +222,7 @@ func (s *Server) refresh(c *gin.Context) {
 		s.abortInternal(c, err)
 		return
 	}
-	if uerr != nil || derr != nil || user.PasswordHash == "" || dev.RevokedAt != nil {
+	if uerr != nil || derr != nil || !hasAccess(user, dev) {
 		if _, err := s.st.RevokeDeviceTokens(ctx, old.DeviceID, now); err != nil {
 			s.abortInternal(c, err)
 			return
@@ -250,6 +250,14 @@ func (s *Server) logout(c *gin.Context) {
 	}
 	s.log.Info("device logged out", "user", who.user.Name, "device", who.device.DeviceID)
 	c.Status(http.StatusNoContent)
+}
+
+// hasAccess says whether a login's user and device may still use its
+// tokens: the user is still configured (a removed user keeps its row with
+// no password) and the device is not revoked. Every request checks it, and
+// a refresh does before it hands out new tokens.
+func hasAccess(user store.User, dev store.Device) bool {
+	return user.PasswordHash != "" && dev.RevokedAt == nil
 }
 
 // authenticate resolves the bearer access token into the caller.
@@ -286,7 +294,7 @@ func (s *Server) authenticate(c *gin.Context) {
 	case !now.Before(tok.ExpiresAt):
 		unauthorized(c, "token has expired")
 		return
-	case user.PasswordHash == "" || dev.RevokedAt != nil:
+	case !hasAccess(user, dev):
 		unauthorized(c, "token is invalid")
 		return
 	}
