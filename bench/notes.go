@@ -143,11 +143,10 @@ func (b *bench) p5Note() string {
 	if ph := b.p5phases; ph[0] > 0 && b.p5alone > 0 && b.p5raw > 0 {
 		wall := float64(b.o.mutations) / (b.p5alone * b.p5raw)
 		fmt.Fprintf(&s, "In the hub-alone run (medians) the first Upload came %.2f s after the queue started and the last one %.2f s "+
-			"before the end, of about %.2f s. A push round plans all of the source's open mutations in one transaction (the job's "+
-			"start, reading the mutations, writing their ops and marking them in flight) before it sends its first batch, so in "+
-			"the apply run the plugin and the back end wait through the plan; at the other end, answers that come faster than the "+
-			"store's one writer records them queue behind it. Sending the first batches while the rest are planned is the "+
-			"stage's next step. ",
+			"before the end, of about %.2f s. A push run plans in steps: its first plan takes only the mutations of the first "+
+			"two Upload calls, and each later plan runs while the batches already planned are on their way, so the plugin and "+
+			"the back end do not wait through the whole plan; the plans and the recording of answers share the store's one "+
+			"writer, and answers that come faster than it records them queue behind it. ",
 			ph[0], ph[1], wall)
 	}
 	if b.missed("P5", "PostgreSQL") {

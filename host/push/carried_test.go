@@ -28,8 +28,9 @@ func TestCarriedMutationsMatchTheStore(t *testing.T) {
 		require.NoError(t, err)
 		r, err := e.p.newRunner(ctxT(t), src)
 		require.NoError(t, err)
-		_, due, err := r.plan(ctxT(t))
+		p, err := r.plan(ctxT(t), 0)
 		require.NoError(t, err)
+		due := p.due
 		require.Len(t, due, 3)
 		require.NoError(t, s.PushTx(ctxT(t), func(tx *store.PushTx) error {
 			for _, op := range due {

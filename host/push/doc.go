@@ -63,10 +63,24 @@
 // Sending: batches of the source's batch_size (default 100, at most 1000)
 // capped by the connector's MaxBatchSize; parents first (config parents),
 // oldest first; deletes last, children first; a group alone in one Atomic
-// call. The ops of one round are independent of each other, so two Upload
-// calls may wait for their answers at once while a third goroutine
-// records the answers in the order the batches went; a batch holding a
-// delete waits for every call before it, so children are deleted first.
+// call. Ops planned apart are independent of each other (one op per record
+// in flight), so two Upload calls may wait for their answers at once while
+// a third goroutine records the answers in the order the batches went; a
+// batch holding a delete waits for every call before it, so children are
+// deleted first.
+//
+// A run plans in steps, so that planning overlaps the plugin's and the
+// back end's work instead of preceding it: the first plan takes the
+// oldest waiting mutations the first Upload calls carry, each later plan
+// a few calls' worth while the batches already planned are on their way.
+// A plan that sees only the first waiting mutations leaves to a plan that
+// sees them all the deletes (sent children first), the groups it does not
+// hold whole, and creates that may wait for each other. A plan does not
+// hand out again an op the run has on its way (an op a crash left in the
+// table is due again), and it never runs at once with the recording of
+// answers. A source's waiting mutations are read one status at a time
+// along their index, so the reads do not grow with the mutations applied
+// before.
 // An op's fields travel as the JSON stored with it (sdk.Op.Raw), and the
 // records answered come back as JSON (UploadRequest.RawResults): the hub
 // decodes neither unless a conflict policy or a sync error needs them.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/synchub/synchub/host/config"
@@ -186,6 +187,14 @@ func (e *env) mutation(n int, mid string) store.PushMutation {
 
 func (e *env) status(n int, mid string) string { return e.mutation(n, mid).Status }
 
+// assertApplied checks that device 1's mutations ms are applied.
+func (e *env) assertApplied(t testing.TB, ms ...Mutation) {
+	t.Helper()
+	for _, m := range ms {
+		assert.Equal(t, store.MutationApplied, e.status(1, m.MutationID), m.ID)
+	}
+}
+
 // record returns the mirror's record.
 func (e *env) record(entity, id string) (map[string]any, string, bool) {
 	e.t.Helper()
@@ -211,7 +220,7 @@ func (e *env) ops() []store.PushOp {
 	var ops []store.PushOp
 	require.NoError(e.t, e.st.PushTx(ctxT(e.t), func(tx *store.PushTx) error {
 		var err error
-		ops, err = tx.Ops(e.source)
+		ops, err = tx.Ops(e.source, nil)
 		return err
 	}))
 	return ops

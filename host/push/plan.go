@@ -68,7 +68,12 @@ type planner struct {
 	// what points to it from before.
 	refs     map[recKey][]int64
 	progress int
-	frozen   []frozenOp // ops planned, written by writeFrozen
+	// more: the plan saw only the first of the waiting mutations
+	// (runner.plan's limit). Deletes then wait for a plan that sees them
+	// all, which sends them children first (runner.sortOps), and so do
+	// creates that may wait for each other.
+	more   bool
+	frozen []frozenOp // ops planned, written by writeFrozen
 	// decoded holds the fields of the mutations decoded in this plan (by
 	// id): those that may coalesce or hold a lookup (see run).
 	decoded map[int64]map[string]any
@@ -125,17 +130,27 @@ func mayRef(raw []byte) bool {
 	return len(raw) > 0 && bytes.IndexByte(raw[1:], '{') >= 0
 }
 
+// planned is what one plan did: how many ops it froze plus how many
+// mutations it resolved, the ops due now (marked sent in the plan's
+// transaction), and whether it saw only the first of the waiting
+// mutations.
+type planned struct {
+	progress int
+	due      []store.PushOp
+	more     bool
+}
+
 // plan freezes the ops the source's waiting mutations make now (one op
 // per record at a time, coalesced, dependencies resolved) and resolves
-// those that need none. It returns how many ops it froze plus how many
-// mutations it resolved, and the ops due now, marked sent in the same
-// transaction.
-func (r *runner) plan(ctx context.Context) (int, []store.PushOp, error) {
-	var (
-		progress int
-		due      []store.PushOp
-		carried  map[int64][]store.PushMutation
-	)
+// those that need none, for the first limit waiting mutations (all with
+// limit 0). The ops it returns due are those not already on their way in
+// this run (runner.inFlight), which it adds to them. It runs under
+// runner.dbMu.
+func (r *runner) plan(ctx context.Context, limit int) (planned, error) {
+	r.dbMu.Lock()
+	defer r.dbMu.Unlock()
+	var out planned
+	var carried map[int64][]store.PushMutation
 	err := r.p.st.PushTx(ctx, func(tx *store.PushTx) error {
 		pl := &planner{r: r, tx: tx, now: r.now(), creates: map[devEntity]map[string]store.PushMutation{}, busy: map[recKey]store.PushOp{},
 			fresh: map[int64]bool{}, carried: map[int64][]store.PushMutation{}}
@@ -144,18 +159,17 @@ func (r *runner) plan(ctx context.Context) (int, []store.PushOp, error) {
 		if pl.sendSeq, err = tx.SendSeq(r.src.Name); err != nil {
 			return err
 		}
-		if err := pl.run(); err != nil {
+		if err := pl.run(limit); err != nil {
 			return err
 		}
 		if err := pl.writeFrozen(); err != nil {
 			return err
 		}
-		progress = pl.progress
-		due = due[:0]
+		out = planned{progress: pl.progress, more: pl.more}
 		var ids []int64
 		for _, op := range pl.busy {
-			if !op.Dead && !op.NextAttemptAt.After(pl.now) {
-				due = append(due, op)
+			if _, sent := r.inFlight[op.ID]; !sent && !op.Dead && !op.NextAttemptAt.After(pl.now) {
+				out.due = append(out.due, op)
 				if op.SentSeq == 0 && !pl.fresh[op.ID] {
 					ids = append(ids, op.ID)
 				}
@@ -164,19 +178,23 @@ func (r *runner) plan(ctx context.Context) (int, []store.PushOp, error) {
 		return tx.MarkSent(r.src.Name, ids)
 	})
 	if err != nil {
-		return 0, nil, fmt.Errorf("plan: %w", err)
+		return planned{}, fmt.Errorf("plan: %w", err)
 	}
-	r.carried = carried
-	return progress, due, nil
+	for _, op := range out.due {
+		r.inFlight[op.ID] = op
+	}
+	maps.Copy(r.carried, carried)
+	return out, nil
 }
 
-func (pl *planner) run() error {
+func (pl *planner) run(limit int) error {
 	source := pl.r.src.Name
-	muts, err := pl.tx.OpenMutations(source, true)
+	muts, more, err := pl.tx.WaitingMutations(source, true, limit)
 	if err != nil {
 		return err
 	}
-	ops, err := pl.tx.Ops(source)
+	pl.more = more
+	ops, err := pl.tx.Ops(source, pl.r.inFlight)
 	if err != nil {
 		return err
 	}
@@ -269,14 +287,16 @@ func (pl *planner) run() error {
 		}
 	}
 	for _, g := range groupOrder {
-		if err := pl.group(g, groups[g], muts); err != nil {
+		if err := pl.group(g, groups[g]); err != nil {
 			return err
 		}
 	}
 	// Creates that wait for each other through lookups (a cycle the
 	// config's parents cannot express): the oldest goes without the
-	// lookups it waits for, which a second pass sets.
-	if pl.progress == 0 && len(pl.busy) == 0 {
+	// lookups it waits for, which a second pass sets. Only a plan that
+	// saw every waiting mutation, with nothing on its way, knows that
+	// they wait for each other.
+	if pl.progress == 0 && len(pl.busy) == 0 && !pl.more {
 		for _, cp := range waiting {
 			done, err := pl.single(cp, true)
 			if err != nil || done {
@@ -512,7 +532,7 @@ func (pl *planner) single(cp *chainPlan, breakCycle bool) (done bool, err error)
 	if cp.noEffect {
 		return true, pl.noEffect(cp)
 	}
-	if pl.pointedTo(cp) {
+	if pl.pointedTo(cp) || pl.more && cp.kind == sdk.OpDelete {
 		return false, pl.unblock(cp.muts)
 	}
 	p, wait, block := pl.prepare(cp, nil, breakCycle)
@@ -528,10 +548,15 @@ func (pl *planner) single(cp *chainPlan, breakCycle bool) (done bool, err error)
 // group plans an atomic group: it goes when every one of its mutations
 // leads its record's queue and nothing it depends on outside it is on its
 // way; it is blocked as a whole.
-func (pl *planner) group(g devGroup, cps []*chainPlan, all []store.PushMutation) error {
+func (pl *planner) group(g devGroup, cps []*chainPlan) error {
+	all, err := pl.tx.GroupMutations(pl.r.src.Name, g.dev, g.group)
+	if err != nil {
+		return err
+	}
 	members := map[int64]bool{}
 	for _, m := range all {
-		if m.DeviceID == g.dev && m.GroupID == g.group {
+		if m.Status == store.MutationPending || m.Status == store.MutationBlocked || m.Status == store.MutationInflight ||
+			m.Status == store.MutationConflict && m.Parked {
 			members[m.ID] = true
 		}
 	}
@@ -542,7 +567,12 @@ func (pl *planner) group(g devGroup, cps []*chainPlan, all []store.PushMutation)
 		muts = append(muts, cp.muts...)
 	}
 	if covered != len(members) {
-		return nil // part of the group is not at the head of its record yet
+		// Part of the group is not at the head of its record yet, or not
+		// in this plan's share of the waiting mutations.
+		return nil
+	}
+	if pl.more && slices.ContainsFunc(cps, func(cp *chainPlan) bool { return cp.kind == sdk.OpDelete && !cp.noEffect }) {
+		return pl.unblock(muts)
 	}
 	var ready []*prepared
 	for _, cp := range cps {

@@ -380,9 +380,7 @@ func TestUploadsOverlapButDeletesWait(t *testing.T) {
 		assert.Equal(t, uploadsInFlight, most, "Upload calls overlap")
 		assert.False(t, deleteSawOthers, "a delete goes with no other call in flight")
 		assert.Equal(t, []sdk.OpKind{sdk.OpCreate, sdk.OpCreate, sdk.OpCreate, sdk.OpCreate, sdk.OpDelete, sdk.OpDelete}, order)
-		for _, m := range ms {
-			assert.Equal(t, store.MutationApplied, e.status(1, m.MutationID), m.ID)
-		}
+		e.assertApplied(t, ms...)
 	})
 }
 

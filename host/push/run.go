@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -139,9 +140,18 @@ type runner struct {
 	client sdk.Client
 	rank   map[string]int
 	log    hclog.Logger
-	// carried are the mutations of the ops the last plan froze, by op
-	// (planner.carried), for the recorder. The plan writes it before the
-	// round's sends begin and nothing writes it while they last.
+
+	// dbMu orders the run's transactions: a plan and the recording of
+	// answers never run at once, so a plan sees either an op on its way
+	// (inFlight) or its recorded result, never a result half-known.
+	dbMu sync.Mutex
+	// inFlight are the ops this run has planned to send (due) and not
+	// recorded yet, as the plan had them: a plan does not hand them out
+	// again, nor read them again. An op left in the table by a crash or an
+	// earlier run is not in it, so it is due again.
+	inFlight map[int64]store.PushOp
+	// carried are the mutations of the ops the run's plans froze, by op
+	// (planner.carried), until the recorder has taken them.
 	carried map[int64][]store.PushMutation
 }
 
@@ -159,35 +169,65 @@ func (p *Pusher) newRunner(ctx context.Context, src *config.Source) (*runner, er
 		return nil, fmt.Errorf("connector: %w", err)
 	}
 	return &runner{p: p, src: src, schema: schema, desc: desc, client: client, rank: entityRank(src),
-		log: p.log.With("source", src.Name)}, nil
+		log: p.log.With("source", src.Name), inFlight: map[int64]store.PushOp{}, carried: map[int64][]store.PushMutation{}}, nil
 }
 
 // errAbandoned is what a test's afterUpload hook returns to simulate a
 // crash between an Upload and the commit of its results.
 var errAbandoned = errors.New("results abandoned")
 
-// drain plans and sends until a round does nothing.
+// drain plans and sends until nothing is due and nothing is on its way.
+// The first plan takes only as many waiting mutations as the first Upload
+// calls carry, so they go out at once; each later plan takes a few calls'
+// worth while the batches already planned are on their way (the sender's
+// queue holds them), so the hub's planning overlaps the plugin's and the
+// back end's work instead of preceding it. A plan that could do nothing
+// with its share of the waiting mutations (they wait for what is on its
+// way, or for what follows them) is followed by plans of them all, as is
+// a run whose plans find most of their share waiting.
 func (r *runner) drain(ctx context.Context, res *Result) error {
-	for {
-		if r.p.stopRequested() {
-			return ErrStopping
+	size := batchSize(r.src, r.desc)
+	s := r.startSender(ctx, res)
+	limit := uploadsInFlight * size
+	err := func() error {
+		for {
+			if r.p.stopRequested() {
+				return ErrStopping
+			}
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if err := s.failed(); err != nil {
+				return err
+			}
+			res.Rounds++
+			p, err := r.plan(ctx, limit)
+			if err != nil {
+				return err
+			}
+			switch {
+			case p.more && p.progress*4 < limit:
+				// Most of the share waits: plans of everything from now on.
+				limit = 0
+			case limit > 0:
+				limit = planAhead * size
+			}
+			if len(p.due) > 0 {
+				if err := s.send(p.due); err != nil {
+					return err
+				}
+				continue
+			}
+			if p.progress > 0 || p.more {
+				continue
+			}
+			// Nothing to do now: what is on its way may free more.
+			if !s.waitRecorded() {
+				return nil
+			}
 		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		res.Rounds++
-		planned, due, err := r.plan(ctx)
-		if err != nil {
-			return err
-		}
-		sent, err := r.sendDue(ctx, res, due)
-		if err != nil {
-			return err
-		}
-		if planned == 0 && sent == 0 {
-			return nil
-		}
-	}
+	}()
+	return s.finish(err)
 }
 
 // entity returns the config and schema of one of the source's entities.

@@ -12,13 +12,9 @@ import (
 	"github.com/synchub/synchub/sdk"
 )
 
-// sendDue sends the due ops, parents first, in batches of the batch size,
-// each group in one atomic call, and records each batch's results in one
-// transaction (sendBatches). It returns how many ops it sent.
-func (r *runner) sendDue(ctx context.Context, res *Result, ops []store.PushOp) (int, error) {
-	if len(ops) == 0 {
-		return 0, nil
-	}
+// batches cuts due ops into Upload calls: parents first, in batches of the
+// batch size, each group in a call of its own (an atomic one).
+func (r *runner) batches(ops []store.PushOp) [][]store.PushOp {
 	r.sortOps(ops)
 	size := batchSize(r.src, r.desc)
 	var batches [][]store.PushOp
@@ -50,12 +46,17 @@ func (r *runner) sendDue(ctx context.Context, res *Result, ops []store.PushOp) (
 	if len(plain) > 0 {
 		batches = append(batches, plain)
 	}
-	return r.sendBatches(ctx, res, batches)
+	return batches
 }
 
 // uploadsInFlight is how many Upload calls of one source may wait for
 // their answers at once.
 const uploadsInFlight = 2
+
+// planAhead is how many batches' worth of waiting mutations a plan after
+// a run's first takes, and how many planned batches wait in the sender's
+// queue while the calls before them are on their way.
+const planAhead = 8
 
 // sending is a batch on its way: done gets its Upload's answer.
 type sending struct {
@@ -68,130 +69,229 @@ type sent struct {
 	err error
 }
 
-// sendBatches sends the batches and records their results. Up to
+// sender sends a run's batches and records their answers. Up to
 // uploadsInFlight Upload calls wait for their answers at once while one
-// goroutine records the answers, in the order the batches were sent, each
-// in one transaction: the hub's database work overlaps the plugin's and the
-// back end's. The ops of one round are independent of each other (one op
-// per record; an op that needs another's result waits for a later round),
-// but deletes go children first: a batch with a delete waits for every
-// call before it, so a parent is never deleted before its children.
-func (r *runner) sendBatches(ctx context.Context, res *Result, batches [][]store.PushOp) (int, error) {
-	var (
-		mu       sync.Mutex
-		firstErr error
-		calls    sync.WaitGroup
-		slots    = make(chan struct{}, uploadsInFlight)
-		queue    = make(chan *sending, len(batches))
-		recorded = make(chan struct{})
-	)
-	fail := func(err error) {
-		mu.Lock()
-		defer mu.Unlock()
-		if firstErr == nil {
-			firstErr = err
-		}
-	}
-	failed := func() error {
-		mu.Lock()
-		defer mu.Unlock()
-		return firstErr
-	}
+// goroutine records the answers, in the order the batches were sent,
+// several in one transaction when they are in: the hub's database work
+// overlaps the plugin's and the back end's. Ops planned apart are
+// independent of each other (one op per record; an op that needs
+// another's result waits for a later plan), but deletes go children
+// first: a batch with a delete waits for every call before it, so a
+// parent is never deleted before its children.
+type sender struct {
+	r   *runner
+	ctx context.Context
+	res *Result
+	// todo are the batches planned and not sent yet, in order.
+	todo chan []store.PushOp
+	// ended is closed when every batch handed to send is recorded or
+	// dropped.
+	ended chan struct{}
+
+	mu   sync.Mutex
+	cond *sync.Cond // on mu: outstanding fell, or a failure came
+	// firstErr: after a failure nothing more is sent or recorded; the
+	// ops not recorded go again, under the same keys, next time.
+	firstErr error
+	// halted: nothing more is sent (a stop, or the run ends with an
+	// error); the calls made are still recorded.
+	halted   bool
+	stopping bool // a batch was not sent because of a stop
+	// outstanding counts the batches handed to send and not yet recorded
+	// or dropped.
+	outstanding int
+}
+
+// startSender starts the goroutines that send and record the batches
+// handed to send; finish ends them.
+func (r *runner) startSender(ctx context.Context, res *Result) *sender {
+	s := &sender{r: r, ctx: ctx, res: res, todo: make(chan []store.PushOp, planAhead), ended: make(chan struct{})}
+	s.cond = sync.NewCond(&s.mu)
+	queue := make(chan *sending, planAhead+uploadsInFlight)
+	go s.dispatch(queue)
 	go func() {
-		defer close(recorded)
-		var next *sending // taken from the queue, its answer not in yet
-		for {
-			s := next
-			next = nil
-			if s == nil {
-				var ok bool
-				if s, ok = <-queue; !ok {
-					return
-				}
-			}
-			a := <-s.done
-			// Answers already in go into the same transaction (up to
-			// maxRecordBatches), in order.
-			answered := []answeredBatch{{s.batch, a}}
-			for a.err == nil && len(answered) < maxRecordBatches {
-				if next == nil {
-					select {
-					case n, ok := <-queue:
-						if !ok {
-							break
-						}
-						next = n
-					default:
-					}
-				}
-				if next == nil {
-					break
-				}
-				select {
-				case na := <-next.done:
-					if na.err != nil {
-						next.done <- na // recorded on its own, below
-						break
-					}
-					answered, next = append(answered, answeredBatch{next.batch, na}), nil
-					continue
-				default:
-				}
-				break
-			}
-			switch {
-			case failed() != nil:
-				// After a failure nothing more is recorded: the ops not
-				// recorded go again, under the same keys, next time.
-			case a.err != nil:
-				fail(a.err)
-			default:
-				if err := r.record(ctx, answered); err != nil {
-					fail(err)
-				}
-			}
-		}
+		defer close(s.ended)
+		s.recordAll(queue)
 	}()
-	count, stopping := 0, false
-	for _, b := range batches {
-		if failed() != nil {
-			break
+	return s
+}
+
+// send hands the due ops of a plan to the sender, cut into batches. It
+// waits while the sender's queue is full.
+func (s *sender) send(ops []store.PushOp) error {
+	for _, b := range s.r.batches(ops) {
+		if err := s.failed(); err != nil {
+			return err
 		}
-		if r.p.stopRequested() {
-			// The calls already made are recorded first.
-			stopping = true
-			break
+		s.mu.Lock()
+		s.outstanding++
+		s.mu.Unlock()
+		s.todo <- b
+	}
+	return nil
+}
+
+// waitRecorded waits until every batch handed to send is recorded (or
+// dropped, or a failure came). It reports whether any was outstanding.
+func (s *sender) waitRecorded() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.outstanding == 0 {
+		return false
+	}
+	for s.outstanding > 0 && s.firstErr == nil {
+		s.cond.Wait()
+	}
+	return true
+}
+
+// finish ends the sender: after err (the run's own failure or stop)
+// nothing more is sent, and what was sent is recorded. It returns the
+// first failure, or ErrStopping when a stop kept a batch from going.
+func (s *sender) finish(err error) error {
+	if err != nil {
+		s.mu.Lock()
+		s.halted = true
+		s.mu.Unlock()
+	}
+	close(s.todo)
+	<-s.ended
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.firstErr != nil:
+		return s.firstErr
+	case err != nil:
+		return err
+	case s.stopping:
+		return ErrStopping
+	}
+	return nil
+}
+
+func (s *sender) fail(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.firstErr == nil {
+		s.firstErr = err
+	}
+	s.cond.Broadcast()
+}
+
+func (s *sender) failed() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.firstErr
+}
+
+// settled notes that n batches were recorded or dropped.
+func (s *sender) settled(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.outstanding -= n
+	s.cond.Broadcast()
+}
+
+// held reports whether the next batch must stay unsent; a stop
+// requested now halts the sender.
+func (s *sender) held() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.halted && s.firstErr == nil && s.r.p.stopRequested() {
+		s.halted, s.stopping = true, true
+	}
+	return s.halted || s.firstErr != nil
+}
+
+// dispatch makes the Upload calls, uploadsInFlight at most at once, and
+// queues them for the recorder in the order they were made.
+func (s *sender) dispatch(queue chan<- *sending) {
+	defer close(queue)
+	slots := make(chan struct{}, uploadsInFlight)
+	var calls sync.WaitGroup
+	for b := range s.todo {
+		if s.held() {
+			s.settled(1)
+			continue
 		}
 		if slices.ContainsFunc(b, func(op store.PushOp) bool { return op.Kind == string(sdk.OpDelete) }) {
 			calls.Wait()
 		}
 		slots <- struct{}{}
-		if r.p.stopRequested() {
+		if s.held() {
 			// The stop came while this batch waited for a slot: it is not
 			// in flight, so it is not sent.
 			<-slots
-			stopping = true
-			break
+			s.settled(1)
+			continue
 		}
-		s := &sending{batch: b, done: make(chan sent, 1)}
+		sd := &sending{batch: b, done: make(chan sent, 1)}
 		calls.Add(1)
 		go func() {
 			defer calls.Done()
-			up, err := r.upload(ctx, s.batch)
+			up, err := s.r.upload(s.ctx, sd.batch)
 			<-slots
-			s.done <- sent{up, err}
+			sd.done <- sent{up, err}
 		}()
-		queue <- s
-		count += len(b)
-		res.Calls++
-		res.Ops += len(b)
+		queue <- sd
+		s.res.Calls++
+		s.res.Ops += len(b)
 	}
-	close(queue)
-	<-recorded
-	if err := failed(); err != nil || !stopping {
-		return count, err
+}
+
+// recordAll records the answers in the order the calls were made, each
+// transaction taking the answers already in (up to maxRecordBatches).
+func (s *sender) recordAll(queue <-chan *sending) {
+	var next *sending // taken from the queue, its answer not in yet
+	for {
+		sd := next
+		next = nil
+		if sd == nil {
+			var ok bool
+			if sd, ok = <-queue; !ok {
+				return
+			}
+		}
+		a := <-sd.done
+		answered := []answeredBatch{{sd.batch, a}}
+		for a.err == nil && len(answered) < maxRecordBatches {
+			if next == nil {
+				select {
+				case n, ok := <-queue:
+					if !ok {
+						break
+					}
+					next = n
+				default:
+				}
+			}
+			if next == nil {
+				break
+			}
+			select {
+			case na := <-next.done:
+				if na.err != nil {
+					next.done <- na // recorded on its own, below
+					break
+				}
+				answered, next = append(answered, answeredBatch{next.batch, na}), nil
+				continue
+			default:
+			}
+			break
+		}
+		switch {
+		case s.failed() != nil:
+			// After a failure nothing more is recorded.
+		case a.err != nil:
+			s.fail(a.err)
+		default:
+			if err := s.r.record(s.ctx, answered); err != nil {
+				s.fail(err)
+			}
+		}
+		s.settled(len(answered))
 	}
-	return count, ErrStopping
 }
 
 // uploaded is the answer to one batch's Upload call.
@@ -273,6 +373,8 @@ type answeredBatch struct {
 // record records the results of answered batches in one transaction, each
 // batch as if on its own (its own recorder and flush).
 func (r *runner) record(ctx context.Context, answered []answeredBatch) error {
+	r.dbMu.Lock()
+	defer r.dbMu.Unlock()
 	recs := make([]*recorder, len(answered))
 	err := r.p.st.PushTx(context.WithoutCancel(ctx), func(tx *store.PushTx) error {
 		for i, ab := range answered {
@@ -286,6 +388,13 @@ func (r *runner) record(ctx context.Context, answered []answeredBatch) error {
 	})
 	if err != nil {
 		return fmt.Errorf("record results: %w", err)
+	}
+	// The ops are settled: deleted, replaced, or due again later.
+	for _, ab := range answered {
+		for _, op := range ab.batch {
+			delete(r.inFlight, op.ID)
+			delete(r.carried, op.ID)
+		}
 	}
 	for _, rec := range recs {
 		rec.published()

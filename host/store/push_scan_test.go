@@ -100,7 +100,7 @@ func TestSharedOpFields(t *testing.T) {
 		require.NoError(t, err)
 		var shared, own, mut int64
 		require.NoError(t, s.PushTx(ctx, func(tx *store.PushTx) error {
-			open, err := tx.OpenMutations("crm", false)
+			open, _, err := tx.WaitingMutations("crm", false, 0)
 			require.NoError(t, err)
 			ops := []store.PushOp{
 				{Source: "crm", Key: "k1", Entity: "account", Kind: "create", RecordID: "r-1", Fields: open[0].Fields, SharedFields: true},
@@ -115,7 +115,7 @@ func TestSharedOpFields(t *testing.T) {
 		require.NoError(t, s.DB().Table("push_ops").Where("id = ?", shared).Select("fields").Row().Scan(&stored))
 		assert.Empty(t, stored, "the row does not copy the mutation's fields")
 		require.NoError(t, s.PushTx(ctx, func(tx *store.PushTx) error {
-			ops, err := tx.Ops("crm")
+			ops, err := tx.Ops("crm", nil)
 			require.NoError(t, err)
 			require.Len(t, ops, 2)
 			assert.JSONEq(t, `{"name":"A"}`, string(ops[0].Fields))

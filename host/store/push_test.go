@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -109,7 +110,7 @@ func TestPushReadsLeaveOutWhatTheyDoNotUse(t *testing.T) {
 		require.NoError(t, err)
 		var opID int64
 		require.NoError(t, s.PushTx(ctx, func(tx *store.PushTx) error {
-			open, err := tx.OpenMutations("crm", false)
+			open, _, err := tx.WaitingMutations("crm", false, 0)
 			require.NoError(t, err)
 			require.Len(t, open, 1)
 			assert.JSONEq(t, `{"name":"A"}`, string(open[0].Fields))
@@ -182,16 +183,7 @@ func TestAcceptMutationsConcurrently(t *testing.T) {
 func TestUpdateMutationsEach(t *testing.T) {
 	storetest.ForEachDB(t, func(t *testing.T, s *store.Store) {
 		ctx := ctxT(t)
-		var ms []store.PushMutation
-		for i := range 3 {
-			ms = append(ms, store.PushMutation{Source: "crm", DeviceID: 1, UserID: 1, MutationID: fmt.Sprint("m", i),
-				Entity: "account", Op: "create", RecordID: fmt.Sprint("r-", i), Fields: []byte(`{}`), Status: store.MutationPending})
-		}
-		_, err := s.AcceptMutations(ctx, ms, func(context.Context, *sql.Tx) error { return nil })
-		require.NoError(t, err)
-		var ids []int64
-		require.NoError(t, s.DB().Table("push_mutations").Order("id").Pluck("id", &ids).Error)
-		require.Len(t, ids, 3)
+		ids := acceptCreates(t, s, 3)
 		require.NoError(t, s.PushTx(ctx, func(tx *store.PushTx) error {
 			return tx.UpdateMutationsEach(ids[:2], map[string]any{"status": store.MutationApplied, "applied_seq": int64(9)},
 				map[string]map[int64]any{
@@ -215,6 +207,71 @@ func TestUpdateMutationsEach(t *testing.T) {
 	})
 }
 
+// acceptCreates stores n pending creates of device 1 in source crm and
+// returns their ids, oldest first.
+func acceptCreates(t *testing.T, s *store.Store, n int) []int64 {
+	t.Helper()
+	var ms []store.PushMutation
+	for i := range n {
+		ms = append(ms, store.PushMutation{Source: "crm", DeviceID: 1, UserID: 1, MutationID: fmt.Sprint("m", i),
+			Entity: "account", Op: "create", RecordID: fmt.Sprint("r-", i), Fields: []byte(`{}`), Status: store.MutationPending})
+	}
+	_, err := s.AcceptMutations(ctxT(t), ms, func(context.Context, *sql.Tx) error { return nil })
+	require.NoError(t, err)
+	var ids []int64
+	require.NoError(t, s.DB().Table("push_mutations").Order("id").Pluck("id", &ids).Error)
+	require.Len(t, ids, n)
+	return ids
+}
+
+// TestWaitingMutationsLimit: a planner may read the first waiting
+// mutations only; it then gets the parked conflicts older than the last of
+// them, never a mutation in flight or resolved, and learns that more wait.
+func TestWaitingMutationsLimit(t *testing.T) {
+	storetest.ForEachDB(t, func(t *testing.T, s *store.Store) {
+		ctx := ctxT(t)
+		// Statuses in id order: p pending, b blocked, i in flight, c parked
+		// conflict, a applied.
+		statuses := []string{"p", "i", "c", "b", "a", "p", "c", "p", "p"}
+		ids := acceptCreates(t, s, len(statuses))
+		set := map[string]map[string]any{"p": {"status": store.MutationPending}, "b": {"status": store.MutationBlocked},
+			"i": {"status": store.MutationInflight}, "c": {"status": store.MutationConflict, "parked": true},
+			"a": {"status": store.MutationApplied}}
+		for i, st := range statuses {
+			require.NoError(t, s.DB().Table("push_mutations").Where("id = ?", ids[i]).Updates(set[st]).Error)
+		}
+		for _, tc := range []struct {
+			name  string
+			lock  bool
+			limit int
+			want  []int // indexes into statuses
+			more  bool
+		}{
+			{"all", false, 0, []int{0, 2, 3, 5, 6, 7, 8}, false},
+			{"all locked", true, 0, []int{0, 2, 3, 5, 6, 7, 8}, false},
+			{"first three", false, 3, []int{0, 2, 3, 5}, true},
+			{"first three locked", true, 3, []int{0, 2, 3, 5}, true},
+			{"first four", true, 4, []int{0, 2, 3, 5, 6, 7}, true},
+			{"exactly all", false, 5, []int{0, 2, 3, 5, 6, 7, 8}, false},
+			{"more than all", true, 50, []int{0, 2, 3, 5, 6, 7, 8}, false},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				require.NoError(t, s.PushTx(ctx, func(tx *store.PushTx) error {
+					rows, more, err := tx.WaitingMutations("crm", tc.lock, tc.limit)
+					require.NoError(t, err)
+					var got []int
+					for _, m := range rows {
+						got = append(got, slices.Index(ids, m.ID))
+					}
+					assert.Equal(t, tc.want, got)
+					assert.Equal(t, tc.more, more)
+					return nil
+				}))
+			})
+		}
+	})
+}
+
 // TestInsertOpsKeepEveryColumn: ops written by InsertOps (a VALUES list
 // on SQLite, one array per column on PostgreSQL) read back as they were,
 // NULL columns included, each with its own id.
@@ -235,7 +292,7 @@ func TestInsertOpsKeepEveryColumn(t *testing.T) {
 		var got []store.PushOp
 		require.NoError(t, s.PushTx(ctx, func(tx *store.PushTx) error {
 			var err error
-			got, err = tx.Ops("crm")
+			got, err = tx.Ops("crm", nil)
 			return err
 		}))
 		require.Len(t, got, 2)

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
@@ -43,39 +44,111 @@ var planOmits = []string{"base_fields", "server_record", "conflict_fields", "upd
 // the times of their last change and resolution.
 var resultOmits = []string{"fields", "server_record", "conflict_fields", "updated_at", "resolved_at"}
 
-// OpenMutations returns source's mutations still on their way or waiting
-// (pending, blocked, inflight) and its parked conflicts, oldest first,
-// without BaseFields, ServerRecord and ConflictFields. With lock on
-// PostgreSQL the pending and blocked rows are locked FOR UPDATE SKIP
-// LOCKED, so a concurrent planner skips them.
-func (t *PushTx) OpenMutations(source string, lock bool) ([]PushMutation, error) {
-	q := planQuery.start(t.tx).sql("source = ").arg(source)
-	var rows []PushMutation
-	var err error
-	if lock && t.s.kind == KindPostgres {
-		q.sql(" AND status IN (").list(MutationPending, MutationBlocked).sql(") ORDER BY id FOR UPDATE OF push_mutations SKIP LOCKED")
-		if rows, err = planQuery.find(t.tx, q, nil); err == nil {
-			rest := planQuery.start(t.tx).sql("source = ").arg(source).sql(" AND (status = ").arg(MutationInflight).
-				sql(" OR (status = ").arg(MutationConflict).sql(" AND parked = ").arg(true).sql(")) ORDER BY id")
-			rows, err = planQuery.find(t.tx, rest, rows)
+// WaitingMutations returns source's mutations waiting to be sent (pending
+// and blocked), oldest first: the first limit of them (all with limit 0),
+// and more reports whether others follow. It adds the source's parked
+// conflicts older than the last of them, which hold back the later
+// mutations of their records. Rows come without BaseFields, ServerRecord
+// and ConflictFields. With lock on PostgreSQL the pending and blocked rows
+// are locked FOR UPDATE SKIP LOCKED, so a concurrent planner skips them.
+//
+// Each status is read on its own, along idx_push_mutations_status in id
+// order: one condition on several statuses made SQLite's planner scan the
+// whole table, every applied mutation ever kept included.
+func (t *PushTx) WaitingMutations(source string, lock bool, limit int) (rows []PushMutation, more bool, err error) {
+	waiting := []string{MutationPending, MutationBlocked}
+	last := int64(0) // with a limit: the last id in it, which bounds the reads
+	if limit > 0 {
+		var ids []int64
+		for _, status := range waiting {
+			q := newPlain(t.tx).sql("SELECT id FROM push_mutations WHERE source = ").arg(source).sql(" AND status = ").arg(status).
+				sql(" ORDER BY id LIMIT ").arg(limit + 1)
+			err := q.each(t.tx, func(r *sql.Rows) error {
+				ids = append(ids, 0)
+				return r.Scan(&ids[len(ids)-1])
+			})
+			if err != nil {
+				return nil, false, fmt.Errorf("waiting mutations of %s: %w", source, err)
+			}
 		}
-		slices.SortFunc(rows, func(a, b PushMutation) int { return int(a.ID - b.ID) })
-	} else {
-		q.sql(" AND (status IN (").list(MutationPending, MutationBlocked, MutationInflight).sql(") OR (status = ").
-			arg(MutationConflict).sql(" AND parked = ").arg(true).sql(")) ORDER BY id")
-		rows, err = planQuery.find(t.tx, q, nil)
+		if len(ids) > limit {
+			slices.Sort(ids)
+			last, more = ids[limit-1], true
+		}
 	}
-	if err != nil {
-		return nil, fmt.Errorf("open mutations of %s: %w", source, err)
+	read := func(status string, cond func(*plain)) error {
+		q := planQuery.start(t.tx).sql("source = ").arg(source).sql(" AND status = ").arg(status)
+		if last > 0 {
+			q.sql(" AND id <= ").arg(last)
+		}
+		cond(q)
+		rows, err = planQuery.find(t.tx, q, rows)
+		return err
 	}
-	return rows, nil
+	for _, status := range waiting {
+		err = read(status, func(q *plain) {
+			q.sql(" ORDER BY id")
+			if lock && t.s.kind == KindPostgres {
+				q.sql(" FOR UPDATE OF push_mutations SKIP LOCKED")
+			}
+		})
+		if err != nil {
+			return nil, false, fmt.Errorf("waiting mutations of %s: %w", source, err)
+		}
+	}
+	if err := read(MutationConflict, func(q *plain) { q.sql(" AND parked = ").arg(true).sql(" ORDER BY id") }); err != nil {
+		return nil, false, fmt.Errorf("parked conflicts of %s: %w", source, err)
+	}
+	slices.SortFunc(rows, func(a, b PushMutation) int { return cmp.Compare(a.ID, b.ID) })
+	return rows, more, nil
 }
 
-// Ops returns source's frozen ops, oldest first.
-func (t *PushTx) Ops(source string) ([]PushOp, error) {
+// Ops returns source's frozen ops, oldest first. The ops in known, which
+// the caller holds as they were written and unchanged since (an op's
+// content never changes; its state changes only where its sender records
+// its result), are taken from there instead of being read again.
+func (t *PushTx) Ops(source string, known map[int64]PushOp) ([]PushOp, error) {
 	var ops []PushOp
-	if err := t.tx.Where("source = ?", source).Order("id").Find(&ops).Error; err != nil {
-		return nil, fmt.Errorf("push ops of %s: %w", source, err)
+	if len(known) == 0 {
+		if err := t.tx.Where("source = ?", source).Order("id").Find(&ops).Error; err != nil {
+			return nil, fmt.Errorf("push ops of %s: %w", source, err)
+		}
+	} else {
+		// The ids alone come from the source's index; only the rows the
+		// caller does not hold are read.
+		var ids, unknown []int64
+		if err := t.tx.Model(&PushOp{}).Where("source = ?", source).Order("id").Pluck("id", &ids).Error; err != nil {
+			return nil, fmt.Errorf("push ops of %s: %w", source, err)
+		}
+		for _, id := range ids {
+			if _, ok := known[id]; !ok {
+				unknown = append(unknown, id)
+			}
+		}
+		read := make([]PushOp, 0, len(unknown))
+		for part := range slices.Chunk(unknown, chunk) {
+			var rows []PushOp
+			if err := t.tx.Where("id IN ?", part).Find(&rows).Error; err != nil {
+				return nil, fmt.Errorf("push ops of %s: %w", source, err)
+			}
+			read = append(read, rows...)
+		}
+		if err := t.fillShared(read); err != nil {
+			return nil, fmt.Errorf("push ops of %s: %w", source, err)
+		}
+		byID := make(map[int64]PushOp, len(read))
+		for _, op := range read {
+			byID[op.ID] = op
+		}
+		ops = make([]PushOp, 0, len(ids))
+		for _, id := range ids {
+			if op, ok := known[id]; ok {
+				ops = append(ops, op)
+			} else if op, ok := byID[id]; ok {
+				ops = append(ops, op)
+			}
+		}
+		return ops, nil
 	}
 	if err := t.fillShared(ops); err != nil {
 		return nil, fmt.Errorf("push ops of %s: %w", source, err)
