@@ -31,7 +31,9 @@ func TestMutationBodiesMigration(t *testing.T) {
 				"server_record": []byte(`{"id":"r-1"}`), "conflict_fields": []byte(`["name"]`)})
 		}))
 
-		// Back to the schema before: the content is in push_mutations.
+		// Back to the schema before: the content is in push_mutations
+		// (2026120701_waiting_index came after it).
+		require.NoError(t, s.RollbackLastMigration(ctx))
 		require.NoError(t, s.RollbackLastMigration(ctx))
 		db := s.DB()
 		assert.False(t, db.Migrator().HasTable("push_mutation_bodies"))
@@ -63,5 +65,23 @@ fields, status, created_at, updated_at) VALUES ('crm', 1, 'old', 1, 'account', '
 		assert.Nil(t, byID["old"].BaseFields)
 		assert.Nil(t, byID["old"].ServerRecord)
 		assert.Nil(t, byID["old"].ConflictFields)
+	})
+}
+
+// TestWaitingIndexMigration: 2026120701_waiting_index replaces the index
+// of push_mutations on (source, status) by one on (source, status, id),
+// and rollback puts the old one back, on both databases.
+func TestWaitingIndexMigration(t *testing.T) {
+	storetest.ForEachDB(t, func(t *testing.T, s *store.Store) {
+		ctx := ctxT(t)
+		m := s.DB().Migrator()
+		assert.True(t, m.HasIndex(&store.PushMutation{}, "idx_push_mutations_waiting"))
+		assert.False(t, m.HasIndex(&store.PushMutation{}, "idx_push_mutations_status"))
+		require.NoError(t, s.RollbackLastMigration(ctx))
+		assert.False(t, m.HasIndex(&store.PushMutation{}, "idx_push_mutations_waiting"))
+		assert.True(t, m.HasIndex(&store.PushMutation{}, "idx_push_mutations_status"))
+		require.NoError(t, s.MigrateAgain(ctx))
+		assert.True(t, m.HasIndex(&store.PushMutation{}, "idx_push_mutations_waiting"))
+		assert.False(t, m.HasIndex(&store.PushMutation{}, "idx_push_mutations_status"))
 	})
 }

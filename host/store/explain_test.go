@@ -147,3 +147,61 @@ func (p pgPlan) flatten() []pgPlan {
 	}
 	return out
 }
+
+// TestWaitingMutationsAreReadAlongTheirIndex proves with the planner's own
+// words that planning reads the waiting mutations through
+// idx_push_mutations_waiting, never by scanning push_mutations, when the
+// table holds far more applied mutations than waiting ones (analyzed): a
+// plan's reads must not grow with the mutations applied before.
+func TestWaitingMutationsAreReadAlongTheirIndex(t *testing.T) {
+	storetest.ForEachDB(t, func(t *testing.T, s *store.Store) {
+		fill := map[string]string{
+			store.KindSQLite: `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 30000)
+				INSERT INTO push_mutations (source, device_id, mutation_id, user_id, entity, op, record_id, status, created_at)
+				SELECT 'crm', 1, 'm' || i, 1, 'account', 'create', 'r' || i,
+					CASE WHEN i > 29000 THEN 'pending' WHEN i % 1000 = 0 THEN 'conflict' ELSE 'applied' END, CURRENT_TIMESTAMP FROM n`,
+			store.KindPostgres: `INSERT INTO push_mutations (source, device_id, mutation_id, user_id, entity, op, record_id, status, created_at)
+				SELECT 'crm', 1, 'm' || i, 1, 'account', 'create', 'r' || i,
+					CASE WHEN i > 29000 THEN 'pending' WHEN i % 1000 = 0 THEN 'conflict' ELSE 'applied' END, now()
+				FROM generate_series(1, 30000) AS n(i)`,
+		}[s.Kind()]
+		require.NoError(t, s.DB().Exec(fill).Error)
+		require.NoError(t, s.DB().Exec(`INSERT INTO push_mutation_bodies (push_mutation_id, fields) SELECT id, ? FROM push_mutations`,
+			[]byte(`{"name":"`+strings.Repeat("x", 400)+`"}`)).Error)
+		require.NoError(t, s.DB().Exec("ANALYZE").Error)
+		texts, args := s.WaitingQueries("crm", 801, 29800)
+		for i, query := range texts {
+			t.Run(fmt.Sprint(i), func(t *testing.T) {
+				if s.Kind() == store.KindSQLite {
+					var plan []struct {
+						ID, Parent, Notused int
+						Detail              string
+					}
+					require.NoError(t, s.DB().Raw("EXPLAIN QUERY PLAN "+query, args[i]...).Scan(&plan).Error)
+					var lines []string
+					for _, p := range plan {
+						lines = append(lines, p.Detail)
+					}
+					text := strings.Join(lines, "\n")
+					t.Log(query, "\n", text)
+					assert.Contains(t, text, "INDEX idx_push_mutations_waiting (source=? AND status=?")
+					assert.NotContains(t, text, "TEMP B-TREE", "rows come in id order along the index")
+					for _, l := range lines {
+						assert.NotRegexp(t, `^SCAN push_mutations\b`, l)
+					}
+					return
+				}
+				raw := explainPrepared(t, s, query, args[i])
+				var doc []struct{ Plan pgPlan }
+				require.NoError(t, json.Unmarshal([]byte(raw), &doc))
+				byIndex := false
+				for _, n := range doc[0].Plan.flatten() {
+					t.Logf("%s on %s using %s", n.NodeType, n.RelationName, n.IndexName)
+					assert.False(t, n.NodeType == "Seq Scan" && n.RelationName == "push_mutations", "no sequential scan of push_mutations")
+					byIndex = byIndex || n.RelationName == "push_mutations" && n.IndexName == "idx_push_mutations_waiting"
+				}
+				assert.True(t, byIndex, "push_mutations read through idx_push_mutations_waiting")
+			})
+		}
+	})
+}

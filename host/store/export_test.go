@@ -41,3 +41,18 @@ func (s *Store) RollbackLastMigration(ctx context.Context) error {
 
 // MigrateAgain runs the migrations not yet run.
 func (s *Store) MigrateAgain(ctx context.Context) error { return s.migrate(ctx) }
+
+// WaitingQueries are the statements WaitingMutations runs with a limit of
+// n whose last id is last: the ids of each waiting status, then the rows
+// of each.
+func (s *Store) WaitingQueries(source string, n int, last int64) (texts []string, args [][]any) {
+	for _, st := range waitingStatuses {
+		q := waitingIDs(s.db, source, st, n)
+		texts, args = append(texts, q.b.String()), append(args, q.args)
+	}
+	for _, st := range append(waitingStatuses, MutationConflict) {
+		q := waitingRows(s.db, source, st, last, true)
+		texts, args = append(texts, q.b.String()), append(args, q.args)
+	}
+	return texts, args
+}

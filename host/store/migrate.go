@@ -26,6 +26,7 @@ func migrations() []*gormigrate.Migration {
 		{ID: "2026112203_files", Migrate: migrateFiles, Rollback: rollbackFiles},
 		{ID: "2026120601_identity_login", Migrate: migrateIdentityLogin, Rollback: rollbackIdentityLogin},
 		{ID: "2026120602_mutation_bodies", Migrate: migrateMutationBodies, Rollback: rollbackMutationBodies},
+		{ID: "2026120701_waiting_index", Migrate: migrateWaitingIndex, Rollback: rollbackWaitingIndex},
 	}
 }
 

@@ -47,6 +47,16 @@ func (p *plain) arg(v any) *plain {
 	return p
 }
 
+// constant appends the string literal of one of the store's own constants
+// (a status): unlike a placeholder, a PostgreSQL session's generic plan
+// sees its value, and so the statistics of how many rows hold it.
+func (p *plain) constant(v string) *plain {
+	p.b.WriteByte('\'')
+	p.b.WriteString(strings.ReplaceAll(v, "'", "''"))
+	p.b.WriteByte('\'')
+	return p
+}
+
 // list appends placeholders for vs, separated by commas.
 func (p *plain) list(vs ...any) *plain {
 	for i, v := range vs {

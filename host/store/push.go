@@ -38,9 +38,9 @@ var SyncErrorStatuses = []string{MutationConflict, MutationRejected, MutationNot
 // upload and kept after it resolves: (DeviceID, MutationID) is the
 // permanent idempotency key.
 type PushMutation struct {
-	ID int64 `gorm:"primaryKey;autoIncrement"`
+	ID int64 `gorm:"primaryKey;autoIncrement;index:idx_push_mutations_waiting,priority:3"`
 	// Source, DeviceID (devices.id) and UserID say whose it is.
-	Source     string `gorm:"size:200;not null;index:idx_push_mutations_status,priority:1;index:idx_push_mutations_applied,priority:1;index:idx_push_mutations_device,priority:1"`
+	Source     string `gorm:"size:200;not null;index:idx_push_mutations_waiting,priority:1;index:idx_push_mutations_applied,priority:1;index:idx_push_mutations_device,priority:1"`
 	DeviceID   int64  `gorm:"not null;uniqueIndex:idx_push_mutations_dedupe,priority:1;index:idx_push_mutations_applied,priority:2;index:idx_push_mutations_device,priority:2"`
 	MutationID string `gorm:"size:200;not null;uniqueIndex:idx_push_mutations_dedupe,priority:2"`
 	UserID     int64  `gorm:"not null"`
@@ -68,7 +68,7 @@ type PushMutation struct {
 	// Hash digests the mutation as sent, to tell a re-send from a reuse of
 	// the mutation id.
 	Hash   string `gorm:"size:64;not null;default:''"`
-	Status string `gorm:"size:20;not null;index:idx_push_mutations_status,priority:2"`
+	Status string `gorm:"size:20;not null;index:idx_push_mutations_waiting,priority:2"`
 	// Parked marks a conflict waiting for the user's decision: later
 	// mutations of the device on the record wait for it.
 	Parked bool `gorm:"not null;default:false"`

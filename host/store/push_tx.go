@@ -52,18 +52,15 @@ var resultOmits = []string{"fields", "server_record", "conflict_fields", "update
 // and ConflictFields. With lock on PostgreSQL the pending and blocked rows
 // are locked FOR UPDATE SKIP LOCKED, so a concurrent planner skips them.
 //
-// Each status is read on its own, along idx_push_mutations_status in id
+// Each status is read on its own, along idx_push_mutations_waiting in id
 // order: one condition on several statuses made SQLite's planner scan the
 // whole table, every applied mutation ever kept included.
 func (t *PushTx) WaitingMutations(source string, lock bool, limit int) (rows []PushMutation, more bool, err error) {
-	waiting := []string{MutationPending, MutationBlocked}
 	last := int64(0) // with a limit: the last id in it, which bounds the reads
 	if limit > 0 {
 		var ids []int64
-		for _, status := range waiting {
-			q := newPlain(t.tx).sql("SELECT id FROM push_mutations WHERE source = ").arg(source).sql(" AND status = ").arg(status).
-				sql(" ORDER BY id LIMIT ").arg(limit + 1)
-			err := q.each(t.tx, func(r *sql.Rows) error {
+		for _, status := range waitingStatuses {
+			err := waitingIDs(t.tx, source, status, limit+1).each(t.tx, func(r *sql.Rows) error {
 				ids = append(ids, 0)
 				return r.Scan(&ids[len(ids)-1])
 			})
@@ -76,31 +73,43 @@ func (t *PushTx) WaitingMutations(source string, lock bool, limit int) (rows []P
 			last, more = ids[limit-1], true
 		}
 	}
-	read := func(status string, cond func(*plain)) error {
-		q := planQuery.start(t.tx).sql("source = ").arg(source).sql(" AND status = ").arg(status)
-		if last > 0 {
-			q.sql(" AND id <= ").arg(last)
-		}
-		cond(q)
-		rows, err = planQuery.find(t.tx, q, rows)
-		return err
-	}
-	for _, status := range waiting {
-		err = read(status, func(q *plain) {
-			q.sql(" ORDER BY id")
-			if lock && t.s.kind == KindPostgres {
-				q.sql(" FOR UPDATE OF push_mutations SKIP LOCKED")
-			}
-		})
-		if err != nil {
+	for _, status := range append(waitingStatuses, MutationConflict) {
+		if rows, err = planQuery.find(t.tx, waitingRows(t.tx, source, status, last, lock), rows); err != nil {
 			return nil, false, fmt.Errorf("waiting mutations of %s: %w", source, err)
 		}
 	}
-	if err := read(MutationConflict, func(q *plain) { q.sql(" AND parked = ").arg(true).sql(" ORDER BY id") }); err != nil {
-		return nil, false, fmt.Errorf("parked conflicts of %s: %w", source, err)
-	}
 	slices.SortFunc(rows, func(a, b PushMutation) int { return cmp.Compare(a.ID, b.ID) })
 	return rows, more, nil
+}
+
+// waitingStatuses are the statuses of mutations waiting to be sent.
+var waitingStatuses = []string{MutationPending, MutationBlocked}
+
+// waitingIDs reads the ids of the first n mutations of a status.
+func waitingIDs(tx *gorm.DB, source, status string, n int) *plain {
+	return newPlain(tx).sql("SELECT id FROM push_mutations WHERE source = ").arg(source).sql(" AND status = ").constant(status).
+		sql(" ORDER BY id LIMIT ").arg(n)
+}
+
+// waitingRows reads the mutations of a status (the parked ones of
+// MutationConflict) up to id last (with last > 0), oldest first; with lock
+// on PostgreSQL it locks the rows, skipping those locked. The status is a
+// constant in the statement (see plain.constant): with a placeholder,
+// PostgreSQL's generic plan walked the primary key through every applied
+// mutation.
+func waitingRows(tx *gorm.DB, source, status string, last int64, lock bool) *plain {
+	q := planQuery.start(tx).sql("source = ").arg(source).sql(" AND status = ").constant(status)
+	if status == MutationConflict {
+		q.sql(" AND parked = ").arg(true)
+	}
+	if last > 0 {
+		q.sql(" AND id <= ").arg(last)
+	}
+	q.sql(" ORDER BY id")
+	if lock && status != MutationConflict && q.pg {
+		q.sql(" FOR UPDATE OF push_mutations SKIP LOCKED")
+	}
+	return q
 }
 
 // Ops returns source's frozen ops, oldest first. The ops in known, which

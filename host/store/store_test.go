@@ -88,7 +88,7 @@ func TestMigrations(t *testing.T) {
 		var ids []string
 		require.NoError(t, s.DB().Table("migrations").Order("id").Pluck("id", &ids).Error)
 		assert.Equal(t, []string{"2026112201_initial", "2026112202_push", "2026112203_files", "2026120601_identity_login",
-			"2026120602_mutation_bodies"}, ids)
+			"2026120602_mutation_bodies", "2026120701_waiting_index"}, ids)
 		for _, col := range []string{"fields", "base_fields", "server_record", "conflict_fields"} {
 			assert.False(t, m.HasColumn(&store.PushMutation{}, col), "push_mutations.%s moved to push_mutation_bodies", col)
 		}
@@ -103,7 +103,7 @@ func TestMigrations(t *testing.T) {
 			require.NoError(t, err)
 			var n int64
 			require.NoError(t, s.DB().Table("migrations").Count(&n).Error)
-			assert.EqualValues(t, 5, n)
+			assert.EqualValues(t, 6, n)
 			require.NoError(t, s.Close())
 		}
 	})
