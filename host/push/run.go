@@ -201,6 +201,7 @@ func (r *runner) drain(ctx context.Context, res *Result) error {
 				return err
 			}
 			res.Rounds++
+			mark := s.settledAt()
 			p, err := r.plan(ctx, limit)
 			if err != nil {
 				return err
@@ -221,8 +222,9 @@ func (r *runner) drain(ctx context.Context, res *Result) error {
 			if p.progress > 0 || p.more {
 				continue
 			}
-			// Nothing to do now: what is on its way may free more.
-			if !s.waitRecorded() {
+			// Nothing to do now: what is on its way, or was recorded while
+			// the plan ran, may free more.
+			if !s.waitRecorded(mark) {
 				return nil
 			}
 		}

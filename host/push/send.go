@@ -98,8 +98,8 @@ type sender struct {
 	halted   bool
 	stopping bool // a batch was not sent because of a stop
 	// outstanding counts the batches handed to send and not yet recorded
-	// or dropped.
-	outstanding int
+	// or dropped, settledTotal those recorded or dropped.
+	outstanding, settledTotal int
 }
 
 // startSender starts the goroutines that send and record the batches
@@ -132,17 +132,23 @@ func (s *sender) send(ops []store.PushOp) error {
 }
 
 // waitRecorded waits until every batch handed to send is recorded (or
-// dropped, or a failure came). It reports whether any was outstanding.
-func (s *sender) waitRecorded() bool {
+// dropped, or a failure came). It reports whether any batch was settled
+// since settledAt gave mark, waiting or not: what was recorded may have
+// freed more to plan.
+func (s *sender) waitRecorded(mark int) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.outstanding == 0 {
-		return false
-	}
 	for s.outstanding > 0 && s.firstErr == nil {
 		s.cond.Wait()
 	}
-	return true
+	return s.settledTotal != mark
+}
+
+// settledAt returns a mark of how many batches are settled so far.
+func (s *sender) settledAt() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.settledTotal
 }
 
 // finish ends the sender: after err (the run's own failure or stop)
@@ -189,6 +195,7 @@ func (s *sender) settled(n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.outstanding -= n
+	s.settledTotal += n
 	s.cond.Broadcast()
 }
 
