@@ -1,6 +1,7 @@
 package pull
 
 import (
+	"database/sql"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -19,6 +20,24 @@ type JobStage interface {
 	// run in and the stage's periodic jobs. Start calls it once, before
 	// the client starts.
 	RegisterJobs(workers *river.Workers) (queues map[string]river.QueueConfig, periodic []*river.PeriodicJob, err error)
+}
+
+// ClientUser is a JobStage that queues its own jobs through the client
+// that runs them, once it has started: River wakes a poll-only client's
+// fetch at once for a job inserted through that client outside a
+// transaction, while a job inserted through another client, or inside a
+// transaction, waits for the client's next poll.
+type ClientUser interface {
+	UseClient(client *river.Client[*sql.Tx])
+}
+
+// useClient hands a started client to the stages that want it.
+func useClient(stages []JobStage, client *river.Client[*sql.Tx]) {
+	for _, st := range stages {
+		if u, ok := st.(ClientUser); ok {
+			u.UseClient(client)
+		}
+	}
 }
 
 // stageJobs registers Options.Stages' workers and collects their queues and

@@ -90,6 +90,7 @@ func StartStageQueue(ctx context.Context, what string, q StageQueue) (*river.Cli
 	if err := client.Start(ctx); err != nil {
 		return nil, fmt.Errorf("%s: start job queue: %w", what, err)
 	}
+	useClient([]JobStage{q.Stage}, client)
 	return client, nil
 }
 

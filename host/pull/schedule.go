@@ -161,6 +161,7 @@ func (p *Puller) Start(ctx context.Context) error {
 		return fmt.Errorf("start pull scheduler: %w", err)
 	}
 	p.river = client
+	useClient(p.opts.Stages, client)
 	return nil
 }
 

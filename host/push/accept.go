@@ -122,6 +122,9 @@ func (p *Pusher) Accept(ctx context.Context, req AcceptRequest) (AcceptResult, e
 				cands[idx[j]].reason = "mutation_id was already used for a different mutation"
 			}
 		}
+		// The mutations are committed with their job: the push starts now
+		// rather than at the queue's next poll.
+		p.wake(context.WithoutCancel(ctx), src.Name)
 	}
 	accepted := 0
 	for _, c := range cands {

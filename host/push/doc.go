@@ -151,7 +151,11 @@
 // instance pushing a source. Runs are River jobs (v0.34.0): enqueued with
 // each upload (transactionally), scheduled for the next retry, and swept
 // periodically (ops left by a crashed instance, retries whose job was
-// lost; old record history is pruned then). A process runs one River
+// lost; old record history is pruned then). The queue's clients only poll
+// (neither driver listens), and a job queued inside a transaction waits
+// for the next poll: once an upload commits, and on Trigger, the pusher
+// also queues the run through the client that works its jobs in this
+// process (pull.ClientUser), which wakes that client at once. A process runs one River
 // client: the hub passes the Pusher to pull.Options.Stages so its workers
 // run on the pull scheduler's client (two clients would compete for River's
 // leadership, and only the leader enqueues periodic jobs); Start runs a

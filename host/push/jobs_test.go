@@ -29,6 +29,20 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// startScheduler runs a pull scheduler that works the env's push jobs on
+// its River client, polling every poll, until the test ends.
+func startScheduler(t *testing.T, e *env, poll time.Duration) {
+	t.Helper()
+	pl := pull.New(pull.Options{Store: e.st, Config: e.cfg, Logger: storetest.Logger(t), PollInterval: poll,
+		Client: func(string) (sdk.Client, error) { return e.client, nil }, Stages: []pull.JobStage{e.p}})
+	require.NoError(t, pl.Start(context.Background()))
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		assert.NoError(t, pl.Stop(ctx))
+	})
+}
+
 func TestQueuedPush(t *testing.T) {
 	storetest.ForEachDB(t, func(t *testing.T, s *store.Store) {
 		fast := withOptions(func(o *Options) { o.PollInterval = 50 * time.Millisecond; o.Now = nil })
@@ -45,17 +59,48 @@ func TestQueuedPush(t *testing.T) {
 		t.Run("the_pull_scheduler_runs_push_jobs_on_its_own_river_client", func(t *testing.T) {
 			e := newEnv(t, s, withSource("q2"), fast)
 			e.pull()
-			pl := pull.New(pull.Options{Store: s, Config: e.cfg, Logger: storetest.Logger(t), PollInterval: 50 * time.Millisecond,
-				Client: func(string) (sdk.Client, error) { return e.client, nil }, Stages: []pull.JobStage{e.p}})
-			require.NoError(t, pl.Start(context.Background()))
-			t.Cleanup(func() {
-				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-				defer cancel()
-				assert.NoError(t, pl.Stop(ctx))
-			})
+			startScheduler(t, e, 50*time.Millisecond)
 			c := create("account", "q-2", map[string]any{"name": "Queued", "owner": ref("user", "u1")})
 			e.acceptOK(1, c)
 			eventually(t, "the mutation applied", func() bool { return e.status(1, c.MutationID) == store.MutationApplied })
+		})
+		// With a poll a minute apart, only a wake-up gets the job run now.
+		slow := withOptions(func(o *Options) { o.PollInterval = time.Minute; o.Now = nil })
+		within := func(t *testing.T, what string, cond func() bool) {
+			t.Helper()
+			deadline := time.Now().Add(10 * time.Second)
+			for !cond() {
+				require.False(t, time.Now().After(deadline), "%s within 10 s, the queue polling once a minute", what)
+				time.Sleep(20 * time.Millisecond)
+			}
+		}
+		t.Run("an_accepted_upload_is_pushed_without_waiting_for_the_poll", func(t *testing.T) {
+			e := newEnv(t, s, withSource("q4"), slow)
+			e.pull()
+			require.NoError(t, e.p.Start(context.Background()))
+			time.Sleep(200 * time.Millisecond) // the start's first fetch is over
+			c := create("account", "q-4", map[string]any{"name": "Now", "owner": ref("user", "u1")})
+			e.acceptOK(1, c)
+			within(t, "the mutation applied", func() bool { return e.status(1, c.MutationID) == store.MutationApplied })
+			// An upload accepted while no client was known waits for the
+			// poll; an admin's trigger wakes the queue.
+			w := e.p.worker.Swap(nil)
+			u := create("account", "q-5", map[string]any{"name": "Again", "owner": ref("user", "u1")})
+			e.acceptOK(1, u)
+			e.p.worker.Store(w)
+			time.Sleep(300 * time.Millisecond)
+			require.Equal(t, store.MutationPending, e.status(1, u.MutationID), "nothing woke the queue yet")
+			require.NoError(t, e.p.Trigger(ctxT(t), e.source))
+			within(t, "the triggered push applied it", func() bool { return e.status(1, u.MutationID) == store.MutationApplied })
+		})
+		t.Run("the_pull_scheduler_wakes_for_an_accepted_upload", func(t *testing.T) {
+			e := newEnv(t, s, withSource("q5"), slow)
+			e.pull()
+			startScheduler(t, e, time.Minute)
+			time.Sleep(200 * time.Millisecond)
+			c := create("account", "q-6", map[string]any{"name": "Now", "owner": ref("user", "u1")})
+			e.acceptOK(1, c)
+			within(t, "the mutation applied", func() bool { return e.status(1, c.MutationID) == store.MutationApplied })
 		})
 		t.Run("a_retry_is_scheduled_for_when_it_is_due", func(t *testing.T) {
 			e := newEnv(t, s, withSource("q3"), fast, withOptions(func(o *Options) {

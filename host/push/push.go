@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -105,6 +106,9 @@ type Pusher struct {
 	schemas map[string]sdk.Schema
 	descs   map[string]sdk.Description
 	river   *river.Client[*sql.Tx] // the client Start made, if any
+	// worker is the started client that runs the push jobs in this
+	// process (Start's, or the pull scheduler's), if any: see wake.
+	worker atomic.Pointer[river.Client[*sql.Tx]]
 
 	stopOnce sync.Once
 	stopping chan struct{}
