@@ -48,7 +48,7 @@ func (b *bench) missNotes() []string {
 			"written at once."
 		if b.p1.pgProf != "" {
 			if total, cum, err := profileTop(b.p1.pgProf); err == nil {
-				note += fmt.Sprintf(" The hub's profile of the first PostgreSQL run (%.1f s sampled) has `store.ApplyBatch` at %.0f %% of its CPU.",
+				note += fmt.Sprintf(" The hub's profile of a PostgreSQL pull (%.1f s sampled) has `store.ApplyBatch` at %.0f %% of its CPU.",
 					total, share(cum, "github.com/synchub/synchub/host/store.(*Store).ApplyBatch"))
 			}
 		}

@@ -70,21 +70,21 @@ func (b *bench) writeReport() error {
 	if len(b.profiles) > 0 || b.p1.profiled || b.p1.pgProf != "" {
 		p("## Profiles\n\n")
 		if b.p1.profiled {
-			p("- `%s`: CPU profile of the hub process during P1's first SQLite run (`go tool pprof -top %s`).\n", b.rel(b.p1.cpuProf), b.rel(b.p1.cpuProf))
+			p("- `%s`: CPU profile of the hub process during a SQLite pull of P1's size made after the measured runs, not counted (`go tool pprof -top %s`).\n", b.rel(b.p1.cpuProf), b.rel(b.p1.cpuProf))
 			p("- `%s`: its allocation profile at the end of that pull (`-sample_index=alloc_space`; `inuse_space` shows the live heap).\n", b.rel(b.p1.heapProf))
 		}
 		if b.p1.pgProf != "" {
-			p("- `%s`: CPU profile of the hub process during P1's first PostgreSQL run.\n", b.rel(b.p1.pgProf))
+			p("- `%s`: CPU profile of the hub process during a PostgreSQL pull of P1's size made after the measured runs, not counted.\n", b.rel(b.p1.pgProf))
 		}
 		for _, f := range b.profiles {
 			switch filepath.Base(f) {
 			case "p5-plugin-cpu.pprof":
-				p("- `%s`: CPU profile of the Dynamics CRM plugin process (`%s`) from its start to its stop around P5's first "+
-					"apply-stage run: the first pull, then the pushes.\n", b.rel(f), "SYNCHUB_PLUGIN_CPUPROFILE")
+				p("- `%s`: CPU profile of the Dynamics CRM plugin process (`%s`) from its start to its stop around P5's profiled "+
+					"apply-stage run (after the measured runs, not counted): the first pull, then the pushes.\n", b.rel(f), "SYNCHUB_PLUGIN_CPUPROFILE")
 				continue
 			case "p1-plugin-cpu.pprof":
-				p("- `%s`: CPU profile of the Dynamics CRM plugin process (`%s`) during P1's first SQLite run: its side of the "+
-					"plugin boundary P2 measures.\n", b.rel(f), "SYNCHUB_PLUGIN_CPUPROFILE")
+				p("- `%s`: CPU profile of the Dynamics CRM plugin process (`%s`) during P1's profiled SQLite pull: its side of "+
+					"the plugin boundary P2 measures.\n", b.rel(f), "SYNCHUB_PLUGIN_CPUPROFILE")
 				continue
 			}
 			p("- `%s`: CPU profile of the bench process (hub and load) during %s.\n", b.rel(f), profileWhat(filepath.Base(f)))
@@ -104,9 +104,9 @@ func profileWhat(name string) string {
 	case "p4-cpu.pprof":
 		return "P4's first SQLite run without new data"
 	case "p5-cpu.pprof":
-		return "P5's first apply-stage run (the hub's push worker; the emulator runs in a child process of its own)"
+		return "P5's profiled apply-stage run, made after the measured runs and not counted (the hub's push worker; the emulator runs in a child process of its own)"
 	case "p5-hub-cpu.pprof":
-		return "P5's first hub-alone run (the hub's push worker with Upload answered at once)"
+		return "P5's profiled hub-alone run, made after the measured runs and not counted (the hub's push worker with Upload answered at once)"
 	}
 	return name
 }
