@@ -83,7 +83,22 @@ func TestQueuedPush(t *testing.T) {
 			e.acceptOK(1, c)
 			within(t, "the mutation applied", func() bool { return e.status(1, c.MutationID) == store.MutationApplied })
 			// An upload accepted while no client was known waits for the
-			// poll; an admin's trigger wakes the queue.
+			// poll; an admin's trigger wakes the queue. First the queue is
+			// emptied: the first upload queued two jobs, and the one a
+			// worker had no room for may wait for the next poll, or run
+			// now and push the second upload.
+			jobs := func(states ...string) int64 {
+				var n int64
+				require.NoError(t, s.DB().Table("river_job").Where("queue = ? AND state IN ?", queue, states).Count(&n).Error)
+				return n
+			}
+			for range 2 {
+				within(t, "no push job running", func() bool { return jobs("running") == 0 })
+				require.NoError(t, s.DB().Exec("DELETE FROM river_job WHERE queue = ? AND state IN ?", queue,
+					[]string{"available", "pending", "retryable", "scheduled"}).Error)
+				time.Sleep(200 * time.Millisecond) // past the client's fetch cooldown
+			}
+			require.Zero(t, jobs("available", "running"))
 			w := e.p.worker.Swap(nil)
 			u := create("account", "q-5", map[string]any{"name": "Again", "owner": ref("user", "u1")})
 			e.acceptOK(1, u)
