@@ -366,7 +366,8 @@ func batchBody(path string, rows [][]byte) ([]byte, string, error) {
 // fresh device that creates n accounts offline, then syncs; the time runs
 // from the sync until the hub has recorded all n applied. With applyOnly
 // the hub's job queue starts once the device's sync is over, and the time
-// runs from there.
+// runs from there; with profile as well, the apply is profiled (the hub,
+// and the plugin unless instant answers).
 func (b *bench) pushOnce(ctx context.Context, c *remoteCRM, kind string, n int, profile, applyOnly bool, instant *instantBackend) (pushRun, error) {
 	st, done, err := freshStore(ctx, kind, b.work, b.o.postgres)
 	if err != nil {
@@ -441,10 +442,6 @@ func (b *bench) pushOnce(ctx context.Context, c *remoteCRM, kind string, n int, 
 	before, err := c.accounts(ctx)
 	if err != nil {
 		return pushRun{}, err
-	}
-	if profile && !applyOnly {
-		stop := b.startProfile("p5-cpu.pprof")
-		defer stop()
 	}
 	// The plugin is the bench process's one child by now beside the
 	// emulator (the pulls' children are gone).

@@ -124,7 +124,7 @@ func (p *Pusher) Accept(ctx context.Context, req AcceptRequest) (AcceptResult, e
 		}
 		// The mutations are committed with their job: the push starts now
 		// rather than at the queue's next poll.
-		p.wake(context.WithoutCancel(ctx), src.Name)
+		p.wake(ctx, src.Name)
 	}
 	accepted := 0
 	for _, c := range cands {

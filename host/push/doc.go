@@ -74,8 +74,9 @@
 // oldest waiting mutations the first Upload calls carry, each later plan
 // a few calls' worth while the batches already planned are on their way.
 // A plan that sees only the first waiting mutations leaves to a plan that
-// sees them all the deletes (sent children first), the groups it does not
-// hold whole, and creates that may wait for each other. A plan does not
+// sees them all the deletes (sent children first), the groups (only such
+// a plan knows every member) and creates that may wait for each other,
+// each as it is (a blocked mutation stays blocked). A plan does not
 // hand out again an op the run has on its way (an op a crash left in the
 // table is due again), and it never runs at once with the recording of
 // answers. A source's waiting mutations are read one status at a time

@@ -133,7 +133,7 @@ func (p *Pusher) Trigger(ctx context.Context, source string) error {
 	}
 	// Through the client that runs the jobs, when one runs here, so that
 	// it looks for the job at once.
-	client := p.workerClient()
+	client := p.worker.Load()
 	if client == nil {
 		client = p.inserter
 	}
@@ -148,29 +148,23 @@ func (p *Pusher) Trigger(ctx context.Context, source string) error {
 // process (pull.ClientUser).
 func (p *Pusher) UseClient(client *river.Client[*sql.Tx]) { p.worker.Store(client) }
 
-// workerClient is the started client that runs the push jobs in this
-// process, or nil.
-func (p *Pusher) workerClient() *river.Client[*sql.Tx] { return p.worker.Load() }
-
 // wake queues a push run of source through the client that runs the push
 // jobs in this process, outside any transaction, so that the client looks
 // for jobs at once instead of at its next poll (a job queued inside
 // Accept's transaction waits for the poll, up to PollInterval). The job
-// is unique while one of the source's waits or runs. It reports whether
-// it queued the run: not when no client runs the jobs here, or the insert
-// failed (logged; the job queued with the mutations stands).
-func (p *Pusher) wake(ctx context.Context, source string) bool {
-	client := p.workerClient()
+// is unique while one of the source's waits or runs. Without such a
+// client it does nothing; a failed insert is logged: the job queued with
+// the mutations stands either way.
+func (p *Pusher) wake(ctx context.Context, source string) {
+	client := p.worker.Load()
 	if client == nil || p.stopRequested() {
-		return false
+		return
 	}
 	_, err := client.Insert(ctx, pushArgs{Source: source}, &river.InsertOpts{Queue: queue, MaxAttempts: p.opts.MaxAttempts,
 		UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: pull.UniqueStates()}})
 	if err != nil {
 		p.log.Warn("cannot wake the push queue; the push waits for its next poll", "source", source, "error", err)
-		return false
 	}
-	return true
 }
 
 // scheduleNext queues a run for source's next due retry, if any.

@@ -64,16 +64,9 @@ func TestQueuedPush(t *testing.T) {
 			e.acceptOK(1, c)
 			eventually(t, "the mutation applied", func() bool { return e.status(1, c.MutationID) == store.MutationApplied })
 		})
-		// With a poll a minute apart, only a wake-up gets the job run now.
+		// With a poll a minute apart, only a wake-up gets the job run
+		// within eventually's 20 s.
 		slow := withOptions(func(o *Options) { o.PollInterval = time.Minute; o.Now = nil })
-		within := func(t *testing.T, what string, cond func() bool) {
-			t.Helper()
-			deadline := time.Now().Add(10 * time.Second)
-			for !cond() {
-				require.False(t, time.Now().After(deadline), "%s within 10 s, the queue polling once a minute", what)
-				time.Sleep(20 * time.Millisecond)
-			}
-		}
 		t.Run("an_accepted_upload_is_pushed_without_waiting_for_the_poll", func(t *testing.T) {
 			e := newEnv(t, s, withSource("q4"), slow)
 			e.pull()
@@ -81,7 +74,7 @@ func TestQueuedPush(t *testing.T) {
 			time.Sleep(200 * time.Millisecond) // the start's first fetch is over
 			c := create("account", "q-4", map[string]any{"name": "Now", "owner": ref("user", "u1")})
 			e.acceptOK(1, c)
-			within(t, "the mutation applied", func() bool { return e.status(1, c.MutationID) == store.MutationApplied })
+			eventually(t, "the mutation applied", func() bool { return e.status(1, c.MutationID) == store.MutationApplied })
 			// An upload accepted while no client was known waits for the
 			// poll; an admin's trigger wakes the queue. First the queue is
 			// emptied: the first upload queued two jobs, and the one a
@@ -93,7 +86,7 @@ func TestQueuedPush(t *testing.T) {
 				return n
 			}
 			for range 2 {
-				within(t, "no push job running", func() bool { return jobs("running") == 0 })
+				eventually(t, "no push job running", func() bool { return jobs("running") == 0 })
 				require.NoError(t, s.DB().Exec("DELETE FROM river_job WHERE queue = ? AND state IN ?", queue,
 					[]string{"available", "pending", "retryable", "scheduled"}).Error)
 				time.Sleep(200 * time.Millisecond) // past the client's fetch cooldown
@@ -106,7 +99,7 @@ func TestQueuedPush(t *testing.T) {
 			time.Sleep(300 * time.Millisecond)
 			require.Equal(t, store.MutationPending, e.status(1, u.MutationID), "nothing woke the queue yet")
 			require.NoError(t, e.p.Trigger(ctxT(t), e.source))
-			within(t, "the triggered push applied it", func() bool { return e.status(1, u.MutationID) == store.MutationApplied })
+			eventually(t, "the triggered push applied it", func() bool { return e.status(1, u.MutationID) == store.MutationApplied })
 		})
 		t.Run("the_pull_scheduler_wakes_for_an_accepted_upload", func(t *testing.T) {
 			e := newEnv(t, s, withSource("q5"), slow)
@@ -115,7 +108,7 @@ func TestQueuedPush(t *testing.T) {
 			time.Sleep(200 * time.Millisecond)
 			c := create("account", "q-6", map[string]any{"name": "Now", "owner": ref("user", "u1")})
 			e.acceptOK(1, c)
-			within(t, "the mutation applied", func() bool { return e.status(1, c.MutationID) == store.MutationApplied })
+			eventually(t, "the mutation applied", func() bool { return e.status(1, c.MutationID) == store.MutationApplied })
 		})
 		t.Run("a_retry_is_scheduled_for_when_it_is_due", func(t *testing.T) {
 			e := newEnv(t, s, withSource("q3"), fast, withOptions(func(o *Options) {

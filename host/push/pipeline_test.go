@@ -100,7 +100,7 @@ func TestDeletesWaitForAPlanOfEverything(t *testing.T) {
 
 // TestAGroupIsNeverSplitBetweenPlans: a group whose first mutations fall
 // in a plan's share of the waiting mutations and its last outside it waits
-// for a plan that holds it whole, and goes in one atomic call.
+// for a plan that sees every waiting mutation, and goes in one atomic call.
 func TestAGroupIsNeverSplitBetweenPlans(t *testing.T) {
 	storetest.ForEachDB(t, func(t *testing.T, s *store.Store) {
 		e := newEnv(t, s, withConfig(func(src *config.Source) { src.BatchSize = 2 }))

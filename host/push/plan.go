@@ -71,7 +71,8 @@ type planner struct {
 	// more: the plan saw only the first of the waiting mutations
 	// (runner.plan's limit). Deletes then wait for a plan that sees them
 	// all, which sends them children first (runner.sortOps), and so do
-	// creates that may wait for each other.
+	// groups (only such a plan holds every member) and creates that may
+	// wait for each other. What waits for that reason keeps its status.
 	more   bool
 	frozen []frozenOp // ops planned, written by writeFrozen
 	// decoded holds the fields of the mutations decoded in this plan (by
@@ -287,7 +288,7 @@ func (pl *planner) run(limit int) error {
 		}
 	}
 	for _, g := range groupOrder {
-		if err := pl.group(g, groups[g]); err != nil {
+		if err := pl.group(g, groups[g], muts); err != nil {
 			return err
 		}
 	}
@@ -532,7 +533,10 @@ func (pl *planner) single(cp *chainPlan, breakCycle bool) (done bool, err error)
 	if cp.noEffect {
 		return true, pl.noEffect(cp)
 	}
-	if pl.pointedTo(cp) || pl.more && cp.kind == sdk.OpDelete {
+	if pl.more && cp.kind == sdk.OpDelete {
+		return false, nil // left as it is for a plan that sees everything
+	}
+	if pl.pointedTo(cp) {
 		return false, pl.unblock(cp.muts)
 	}
 	p, wait, block := pl.prepare(cp, nil, breakCycle)
@@ -547,16 +551,15 @@ func (pl *planner) single(cp *chainPlan, breakCycle bool) (done bool, err error)
 
 // group plans an atomic group: it goes when every one of its mutations
 // leads its record's queue and nothing it depends on outside it is on its
-// way; it is blocked as a whole.
-func (pl *planner) group(g devGroup, cps []*chainPlan) error {
-	all, err := pl.tx.GroupMutations(pl.r.src.Name, g.dev, g.group)
-	if err != nil {
-		return err
+// way; it is blocked as a whole. Only a plan that saw every waiting
+// mutation knows the whole group: others leave it as it is.
+func (pl *planner) group(g devGroup, cps []*chainPlan, all []store.PushMutation) error {
+	if pl.more {
+		return nil
 	}
 	members := map[int64]bool{}
 	for _, m := range all {
-		if m.Status == store.MutationPending || m.Status == store.MutationBlocked || m.Status == store.MutationInflight ||
-			m.Status == store.MutationConflict && m.Parked {
+		if m.DeviceID == g.dev && m.GroupID == g.group {
 			members[m.ID] = true
 		}
 	}
@@ -567,12 +570,7 @@ func (pl *planner) group(g devGroup, cps []*chainPlan) error {
 		muts = append(muts, cp.muts...)
 	}
 	if covered != len(members) {
-		// Part of the group is not at the head of its record yet, or not
-		// in this plan's share of the waiting mutations.
-		return nil
-	}
-	if pl.more && slices.ContainsFunc(cps, func(cp *chainPlan) bool { return cp.kind == sdk.OpDelete && !cp.noEffect }) {
-		return pl.unblock(muts)
+		return nil // part of the group is not at the head of its record yet
 	}
 	var ready []*prepared
 	for _, cp := range cps {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"gorm.io/gorm"
 
 	"github.com/synchub/synchub/host/store"
 	"github.com/synchub/synchub/host/store/storetest"
@@ -49,15 +50,7 @@ func TestDownloadPathIsIndexed(t *testing.T) {
 			t.Run(tt.name, func(t *testing.T) {
 				query, args := store.ChangesQuery("crm", tt.since, 100)
 				if s.Kind() == store.KindSQLite {
-					var plan []struct {
-						ID, Parent, Notused int
-						Detail              string
-					}
-					require.NoError(t, s.ReadDB().Raw("EXPLAIN QUERY PLAN "+query, args...).Scan(&plan).Error)
-					var lines []string
-					for _, p := range plan {
-						lines = append(lines, p.Detail)
-					}
+					lines := sqlitePlan(t, s.ReadDB(), query, args)
 					text := strings.Join(lines, "\n")
 					t.Log(text)
 					assert.Equal(t, len(tt.since), strings.Count(text, "USING INDEX idx_items_seq (source=? AND partition=? AND seq>?)"),
@@ -80,6 +73,21 @@ func TestDownloadPathIsIndexed(t *testing.T) {
 			})
 		}
 	})
+}
+
+// sqlitePlan returns the lines of SQLite's EXPLAIN QUERY PLAN of query.
+func sqlitePlan(t *testing.T, db *gorm.DB, query string, args []any) []string {
+	t.Helper()
+	var plan []struct {
+		ID, Parent, Notused int
+		Detail              string
+	}
+	require.NoError(t, db.Raw("EXPLAIN QUERY PLAN "+query, args...).Scan(&plan).Error)
+	lines := make([]string, len(plan))
+	for i, p := range plan {
+		lines[i] = p.Detail
+	}
+	return lines
 }
 
 // explainPrepared returns EXPLAIN EXECUTE of query (? placeholders)
@@ -173,15 +181,7 @@ func TestWaitingMutationsAreReadAlongTheirIndex(t *testing.T) {
 		for i, query := range texts {
 			t.Run(fmt.Sprint(i), func(t *testing.T) {
 				if s.Kind() == store.KindSQLite {
-					var plan []struct {
-						ID, Parent, Notused int
-						Detail              string
-					}
-					require.NoError(t, s.DB().Raw("EXPLAIN QUERY PLAN "+query, args[i]...).Scan(&plan).Error)
-					var lines []string
-					for _, p := range plan {
-						lines = append(lines, p.Detail)
-					}
+					lines := sqlitePlan(t, s.DB(), query, args[i])
 					text := strings.Join(lines, "\n")
 					t.Log(query, "\n", text)
 					assert.Contains(t, text, "INDEX idx_push_mutations_waiting (source=? AND status=?")
