@@ -195,6 +195,7 @@ func (pl *planner) run(limit int) error {
 		return err
 	}
 	pl.more = more
+	pl.frozen = make([]frozenOp, 0, len(muts))
 	ops, err := pl.tx.Ops(source, pl.r.inFlight)
 	if err != nil {
 		return err

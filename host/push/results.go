@@ -17,14 +17,14 @@ import (
 // not appear.
 const lookupPasses = 3
 
-// recorder records one batch's results inside one transaction. What it
+// recorder records answered batches' results inside one transaction. What it
 // publishes (change notices, metrics) waits for the commit.
 type recorder struct {
 	r   *runner
 	tx  *store.PushTx
 	now time.Time
 
-	muts      map[int64][]store.PushMutation // in-flight mutations by op, loaded per batch
+	muts      map[int64][]store.PushMutation // in-flight mutations by op, loaded with their batches
 	parts     map[string]bool
 	refresh   map[string]bool // entities to pull
 	lastSeq   int64
@@ -49,7 +49,7 @@ type rebaseReq struct {
 	dev     int64
 	entity  string
 	ids     []string
-	bases   map[string]bool
+	bases   []string
 	version string
 }
 
@@ -59,14 +59,15 @@ func (rc *recorder) reset() {
 	rc.refresh = map[string]bool{}
 	rc.mirror, rc.anyApplied, rc.doneOps = map[string]*mirrorWrites{}, false, nil
 	rc.unflushed, rc.early, rc.backendIDs, rc.versions = nil, nil, map[int64]string{}, map[int64]string{}
-	rc.rebases = nil
+	rc.rebases, rc.muts = nil, nil
 }
 
-// load reads the batch's in-flight mutations: those of ops the round's
-// plan froze come from the plan (runner.carried), the others from the
-// store.
+// load reads a batch's in-flight mutations: those of ops the run's plans
+// froze come from the plan (runner.carried), the others from the store.
 func (rc *recorder) load(batch []store.PushOp) error {
-	rc.muts = make(map[int64][]store.PushMutation, len(batch))
+	if rc.muts == nil {
+		rc.muts = make(map[int64][]store.PushMutation, len(batch))
+	}
 	var ids []int64
 	for _, op := range batch {
 		if m, ok := rc.r.carried[op.ID]; ok {
@@ -421,20 +422,30 @@ func (rc *recorder) rebase(op store.PushOp, muts []store.PushMutation, id, versi
 	if version == "" || op.Kind == string(sdk.OpDelete) {
 		return nil
 	}
-	byDev := map[int64][]store.PushMutation{}
-	for _, m := range muts {
-		byDev[m.DeviceID] = append(byDev[m.DeviceID], m)
-	}
-	for dev, ms := range byDev {
-		idset := map[string]bool{id: true, op.RecordID: true}
-		bases := map[string]bool{"": true, op.BaseVersion: true}
-		for _, m := range ms {
-			idset[m.RecordID] = true
-			bases[m.BaseVersion] = true
+	// Most ops carry one mutation: slices, not maps, hold the few ids
+	// and bases.
+	for i, m := range muts {
+		if slices.ContainsFunc(muts[:i], func(o store.PushMutation) bool { return o.DeviceID == m.DeviceID }) {
+			continue // the device's request is made
 		}
-		rc.rebases = append(rc.rebases, rebaseReq{dev: dev, entity: op.Entity, ids: sortedKeys(idset), bases: bases, version: version})
+		rq := rebaseReq{dev: m.DeviceID, entity: op.Entity, ids: []string{id}, bases: []string{"", op.BaseVersion}, version: version}
+		rq.ids = appendNew(rq.ids, op.RecordID)
+		for _, o := range muts[i:] {
+			if o.DeviceID == m.DeviceID {
+				rq.ids, rq.bases = appendNew(rq.ids, o.RecordID), appendNew(rq.bases, o.BaseVersion)
+			}
+		}
+		rc.rebases = append(rc.rebases, rq)
 	}
 	return nil
+}
+
+// appendNew appends s to list unless it holds it.
+func appendNew(list []string, s string) []string {
+	if slices.Contains(list, s) {
+		return list
+	}
+	return append(list, s)
 }
 
 // flushRebases moves the waiting mutations the batch's rebases name: one
@@ -467,7 +478,7 @@ func (rc *recorder) flushRebases() error {
 			return err
 		}
 		for _, m := range waiting {
-			if rq, ok := byID[m.RecordID]; ok && rq.bases[m.BaseVersion] {
+			if rq, ok := byID[m.RecordID]; ok && slices.Contains(rq.bases, m.BaseVersion) {
 				moves[m.ID] = rq.version
 			}
 		}

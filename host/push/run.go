@@ -1,6 +1,7 @@
 package push
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -250,21 +251,41 @@ func (r *runner) entity(name string) (*config.Entity, sdk.EntitySchema, error) {
 // first, so that no delete leaves a record pointing nowhere.
 func (r *runner) sortOps(ops []store.PushOp) {
 	n := len(r.rank)
-	key := func(op store.PushOp) int {
+	// Each op's rank is computed once: the ops are large to compare.
+	type ranked struct {
+		key, i int
+		id     int64
+	}
+	ks := make([]ranked, len(ops))
+	sorted := true
+	for i := range ops {
+		op := &ops[i]
+		k := r.rank[op.Entity]
 		switch {
 		case op.Kind == string(sdk.OpDelete):
-			return 2*n + (n - r.rank[op.Entity])
+			k = 2*n + (n - k)
 		case op.SecondPass:
-			return n + r.rank[op.Entity]
+			k = n + k
 		}
-		return r.rank[op.Entity]
+		ks[i] = ranked{key: k, i: i, id: op.ID}
+		if i > 0 && (ks[i-1].key > k || ks[i-1].key == k && ks[i-1].id > op.ID) {
+			sorted = false
+		}
 	}
-	slices.SortStableFunc(ops, func(a, b store.PushOp) int {
-		if ka, kb := key(a), key(b); ka != kb {
-			return ka - kb
+	if sorted {
+		return
+	}
+	slices.SortStableFunc(ks, func(a, b ranked) int {
+		if a.key != b.key {
+			return a.key - b.key
 		}
-		return int(a.ID - b.ID)
+		return cmp.Compare(a.id, b.id)
 	})
+	out := make([]store.PushOp, len(ops))
+	for j, k := range ks {
+		out[j] = ops[k.i]
+	}
+	copy(ops, out)
 }
 
 func (r *runner) now() time.Time { return r.p.now() }

@@ -18,6 +18,15 @@ func (r *runner) batches(ops []store.PushOp) [][]store.PushOp {
 	r.sortOps(ops)
 	size := batchSize(r.src, r.desc)
 	var batches [][]store.PushOp
+	if !slices.ContainsFunc(ops, func(op store.PushOp) bool { return op.GroupKey != "" }) {
+		// No group: the batches are runs of ops as sorted, sharing their
+		// array, each capped at its own end.
+		for from := 0; from < len(ops); from += size {
+			end := min(from+size, len(ops))
+			batches = append(batches, ops[from:end:end])
+		}
+		return batches
+	}
 	var plain []store.PushOp
 	seen := map[string]bool{}
 	for _, op := range ops {
@@ -377,21 +386,24 @@ type answeredBatch struct {
 	sent  sent
 }
 
-// record records the results of answered batches in one transaction, each
-// batch as if on its own (its own recorder and flush).
+// record records the results of answered batches in one transaction. The
+// batches are recorded as one: their ops are of distinct records (a plan
+// never hands out an op of a record that has one on its way), so no
+// batch's result depends on another's, and the mirror, the statuses and
+// the ops are written once for all of them (flush).
 func (r *runner) record(ctx context.Context, answered []answeredBatch) error {
 	r.dbMu.Lock()
 	defer r.dbMu.Unlock()
-	recs := make([]*recorder, len(answered))
+	var rc *recorder
 	err := r.p.st.PushTx(context.WithoutCancel(ctx), func(tx *store.PushTx) error {
-		for i, ab := range answered {
-			recs[i] = &recorder{r: r, now: r.now(), tx: tx}
-			recs[i].reset()
-			if err := recs[i].recordBatch(ab.batch, ab.sent.up); err != nil {
+		rc = &recorder{r: r, now: r.now(), tx: tx}
+		rc.reset()
+		for _, ab := range answered {
+			if err := rc.recordBatch(ab.batch, ab.sent.up); err != nil {
 				return err
 			}
 		}
-		return nil
+		return rc.flush()
 	})
 	if err != nil {
 		return fmt.Errorf("record results: %w", err)
@@ -403,13 +415,11 @@ func (r *runner) record(ctx context.Context, answered []answeredBatch) error {
 			delete(r.carried, op.ID)
 		}
 	}
-	for _, rec := range recs {
-		rec.published()
-	}
+	rc.published()
 	return nil
 }
 
-// recordBatch records one batch's results.
+// recordBatch records one batch's results; flush writes them.
 func (rc *recorder) recordBatch(batch []store.PushOp, up uploaded) error {
 	if err := rc.load(batch); err != nil {
 		return err
@@ -418,17 +428,14 @@ func (rc *recorder) recordBatch(batch []store.PushOp, up uploaded) error {
 		return rc.transient(batch, up.err.Error(), retryAfter(up.err))
 	}
 	if batch[0].GroupKey != "" {
-		if err := rc.group(batch, up.results); err != nil {
-			return err
-		}
-		return rc.flush()
+		return rc.group(batch, up.results)
 	}
 	for _, op := range batch {
 		if err := rc.result(op, up.results); err != nil {
 			return err
 		}
 	}
-	return rc.flush()
+	return nil
 }
 
 // retryAfter is the back end's Retry-After carried by an Upload error.
