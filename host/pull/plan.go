@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/tidwall/gjson"
 
@@ -183,7 +184,13 @@ func (pl *plan) convert(recs []sdk.Record) (puts []store.MirrorRecord, removes [
 func (pl *plan) sparse(raw []byte) (m map[string]any, keepsAll bool, kept []rawField, err error) {
 	m = make(map[string]any, len(pl.reads))
 	keepsAll = true
-	obj := gjson.ParseBytes(raw)
+	if len(raw) == 0 {
+		return nil, false, nil, errors.New("not an object")
+	}
+	// A view of raw, not a copy (gjson.ParseBytes copies): the record's
+	// JSON never changes once decoded, and the strings taken from it keep
+	// it alive.
+	obj := gjson.Parse(unsafe.String(&raw[0], len(raw)))
 	if !obj.IsObject() {
 		return nil, false, nil, errors.New("not an object")
 	}

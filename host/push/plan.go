@@ -153,7 +153,7 @@ func (r *runner) plan(ctx context.Context, limit int) (planned, error) {
 	var out planned
 	var carried map[int64][]store.PushMutation
 	err := r.p.st.PushTx(ctx, func(tx *store.PushTx) error {
-		pl := &planner{r: r, tx: tx, now: r.now(), creates: map[devEntity]map[string]store.PushMutation{}, busy: map[recKey]store.PushOp{},
+		pl := &planner{r: r, tx: tx, now: r.now(), creates: map[devEntity]map[string]store.PushMutation{},
 			fresh: map[int64]bool{}, carried: map[int64][]store.PushMutation{}}
 		carried = pl.carried
 		var err error
@@ -200,6 +200,7 @@ func (pl *planner) run(limit int) error {
 	if err != nil {
 		return err
 	}
+	pl.busy = make(map[recKey]store.PushOp, len(ops)+len(muts))
 	for _, op := range ops {
 		pl.busy[recKey{op.Entity, op.RecordID}] = op
 	}

@@ -455,9 +455,10 @@ func (rc *recorder) flushRebases() error {
 	if len(rc.rebases) == 0 {
 		return nil
 	}
-	byKey := map[devEntity][]rebaseReq{}
+	byKey := map[devEntity][]*rebaseReq{}
 	var keys []devEntity
-	for _, rq := range rc.rebases {
+	for i := range rc.rebases {
+		rq := &rc.rebases[i]
 		k := devEntity{rq.dev, rq.entity}
 		if _, ok := byKey[k]; !ok {
 			keys = append(keys, k)
@@ -467,13 +468,13 @@ func (rc *recorder) flushRebases() error {
 	moves := map[int64]any{}
 	for _, k := range keys {
 		reqs := byKey[k]
-		byID := map[string]rebaseReq{}
+		byID := make(map[string]*rebaseReq, 2*len(reqs))
 		for _, rq := range reqs {
 			for _, id := range rq.ids {
 				byID[id] = rq
 			}
 		}
-		waiting, err := rc.tx.Waiting(rc.r.src.Name, k.dev, k.entity, sortedKeys(byID))
+		waiting, err := rc.tx.Waiting(rc.r.src.Name, k.dev, k.entity, slices.Sorted(maps.Keys(byID)))
 		if err != nil {
 			return err
 		}

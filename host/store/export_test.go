@@ -31,6 +31,26 @@ func (s *Store) PlainIn(table, col string, values any) (text string, out []strin
 	return q.b.String(), out, err
 }
 
+// PlainRows runs "SELECT column1… FROM (VALUES rows) AS v WHERE column1
+// <> notFirst" as a plain statement, and returns its text, how many
+// arguments it binds and the rows as text.
+func (s *Store) PlainRows(rows [][]any, notFirst string) (text string, args int, out [][]string, err error) {
+	q := newPlain(s.db).sql("SELECT * FROM (VALUES ")
+	for _, r := range rows {
+		q.row(r...)
+	}
+	q.sql(") AS v WHERE column1 <> ").arg(notFirst).sql(" ORDER BY column1")
+	err = q.each(s.db, func(r *sql.Rows) error {
+		v := make([]string, 4)
+		if err := r.Scan(&v[0], &v[1], &v[2], &v[3]); err != nil {
+			return err
+		}
+		out = append(out, v)
+		return nil
+	})
+	return q.b.String(), len(q.args), out, err
+}
+
 // PushMutationBody is a mutation's content row.
 type PushMutationBody = pushMutationBody
 

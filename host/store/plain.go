@@ -23,6 +23,10 @@ type plain struct {
 	b    strings.Builder
 	args []any
 	rows int // rows of a VALUES list written by row
+	// first are the values of the VALUES list's first row and the
+	// numbers of their parameters (SQLite, see row).
+	first    []any
+	firstArg []int
 }
 
 func newPlain(tx *gorm.DB) *plain {
@@ -69,14 +73,66 @@ func (p *plain) list(vs ...any) *plain {
 }
 
 // row appends a row of a VALUES list: its placeholders in parentheses,
-// after a comma but for the first row.
+// after a comma but for the first row. On SQLite a value equal to the
+// first row's in the same column (the source, a status, the time every
+// row was written at) is not bound again: its placeholder names the first
+// row's parameter (?NNN), which saves converting and binding most of a
+// batch's arguments.
 func (p *plain) row(vs ...any) *plain {
 	if p.rows > 0 {
 		p.b.WriteByte(',')
 	}
 	p.rows++
 	p.b.WriteByte('(')
-	return p.list(vs...).sql(")")
+	if p.pg {
+		return p.list(vs...).sql(")")
+	}
+	if p.rows == 1 {
+		p.first, p.firstArg = vs, make([]int, len(vs))
+	}
+	for i, v := range vs {
+		if i > 0 {
+			p.b.WriteByte(',')
+		}
+		if p.rows > 1 && i < len(p.first) && sameArg(v, p.first[i]) {
+			p.b.WriteByte('?')
+			p.b.WriteString(strconv.Itoa(p.firstArg[i]))
+			continue
+		}
+		// An unnumbered ? takes the number after the highest so far,
+		// which is len(p.args) once v is appended.
+		p.arg(v)
+		if p.rows == 1 {
+			p.firstArg[i] = len(p.args)
+		}
+	}
+	return p.sql(")")
+}
+
+// sameArg reports whether a and b are the same value of the same type, for
+// the types that recur across a batch's rows; a value of any other type is
+// never the same.
+func sameArg(a, b any) bool {
+	switch x := a.(type) {
+	case string:
+		return same(x, b)
+	case int64:
+		return same(x, b)
+	case int:
+		return same(x, b)
+	case bool:
+		return same(x, b)
+	case time.Time:
+		// The same instant in the same location: it binds as the same
+		// text.
+		return same(x, b)
+	}
+	return false
+}
+
+func same[T comparable](x T, b any) bool {
+	y, ok := b.(T)
+	return ok && x == y
 }
 
 func (p *plain) exec(tx *gorm.DB) (sql.Result, error) {

@@ -45,3 +45,27 @@ func TestPlainIn(t *testing.T) {
 		}
 	})
 }
+
+// TestPlainRowsBindRepeatedValuesOnce: on SQLite a VALUES list's value
+// equal to the first row's in its column is bound once and named by
+// number; the rows read back the same on both databases, and a parameter
+// after the list still binds its own value.
+func TestPlainRowsBindRepeatedValuesOnce(t *testing.T) {
+	storetest.ForEachDB(t, func(t *testing.T, s *store.Store) {
+		rows := [][]any{
+			{"a", "crm", "x", "p"},
+			{"b", "crm", "x", "q"},
+			{"c", "crm", "y", "p"},
+			{"skip", "crm", "x", "p"},
+		}
+		text, args, got, err := s.PlainRows(rows, "skip")
+		require.NoError(t, err)
+		assert.Equal(t, [][]string{{"a", "crm", "x", "p"}, {"b", "crm", "x", "q"}, {"c", "crm", "y", "p"}}, got)
+		if s.Kind() == store.KindPostgres {
+			assert.Equal(t, 17, args, text)
+			return
+		}
+		assert.Equal(t, "SELECT * FROM (VALUES (?,?,?,?),(?,?2,?3,?),(?,?2,?,?4),(?,?2,?3,?4)) AS v WHERE column1 <> ? ORDER BY column1", text)
+		assert.Equal(t, 10, args)
+	})
+}

@@ -115,11 +115,15 @@ func (q mutationQuery) start(tx *gorm.DB) *plain { return newPlain(tx).sql(q.hea
 // find runs the query start began and appends the rows to out.
 func (q mutationQuery) find(tx *gorm.DB, stmt *plain, out []PushMutation) ([]PushMutation, error) {
 	dest := make([]any, len(q.cols))
+	keep := tx.Dialector.Name() != KindPostgres
 	err := stmt.each(tx, func(rows *sql.Rows) error {
 		out = append(out, PushMutation{})
 		m := &out[len(out)-1]
 		for i, c := range q.cols {
 			dest[i] = mutationField(m, c)
+			if b, ok := dest[i].(*[]byte); ok && keep {
+				dest[i] = keptBytes{b}
+			}
 		}
 		return rows.Scan(dest...)
 	})
@@ -127,6 +131,26 @@ func (q mutationQuery) find(tx *gorm.DB, stmt *plain, out []PushMutation) ([]Pus
 		return out, fmt.Errorf("read push_mutations: %w", err)
 	}
 	return out, nil
+}
+
+// keptBytes scans a BLOB into a []byte without the copy database/sql
+// makes for a *[]byte: go-sqlite3 hands every BLOB value over in a slice
+// of its own (C.GoBytes), which nothing else holds. The mutations' fields
+// are most of what the push stage reads.
+type keptBytes struct{ p *[]byte }
+
+func (k keptBytes) Scan(src any) error {
+	switch v := src.(type) {
+	case nil:
+		*k.p = nil
+	case []byte:
+		*k.p = v
+	case string:
+		*k.p = []byte(v)
+	default:
+		return fmt.Errorf("want bytes, got %T", src)
+	}
+	return nil
 }
 
 // The queries of the push stage's hot paths, and the whole mutation.
