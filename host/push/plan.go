@@ -166,7 +166,7 @@ func (r *runner) plan(ctx context.Context, limit int) (planned, error) {
 		if err := pl.writeFrozen(); err != nil {
 			return err
 		}
-		out = planned{progress: pl.progress, more: pl.more}
+		out = planned{progress: pl.progress, more: pl.more, due: make([]store.PushOp, 0, max(len(pl.busy)-len(r.inFlight), 0))}
 		var ids []int64
 		for _, op := range pl.busy {
 			if _, sent := r.inFlight[op.ID]; !sent && !op.Dead && !op.NextAttemptAt.After(pl.now) {
