@@ -16,6 +16,12 @@
 // computed per round from runs made one after the other in that round
 // (the machine is shared and noisy) and its median reported.
 //
+// The hub (in this process and in the pull child) and the plugin run with
+// the collector setting the synchub binary and sdk.Serve use
+// (internal/gcdefault: GOGC=300 unless the environment sets GOGC or
+// GOMEMLIMIT); the emulator child, the back end, keeps Go's default. The
+// report's machine table says which setting ran.
+//
 //   - P1, full pull: the emulator holds --records accounts of about 1 KB
 //     (200,000; 1,000,000 with --full). A child process (this binary
 //     re-executed with -pull-child) opens a fresh store, starts the hub with

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/synchub/synchub/internal/gcdefault"
 )
 
 // options are the command line.
@@ -33,11 +35,15 @@ type options struct {
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == emuChildFlag {
+		// The back end keeps Go's own collector default.
+		os.Exit(runEmulatorChild(os.Args[2:]))
+	}
+	// The hub runs in this process (P3, P4, P5, P7) and in the pull child
+	// (P1, P6) with the collector default the synchub binary sets.
+	gcdefault.Apply()
 	if len(os.Args) > 1 && os.Args[1] == childFlag {
 		os.Exit(runPullChild(os.Args[2:]))
-	}
-	if len(os.Args) > 1 && os.Args[1] == emuChildFlag {
-		os.Exit(runEmulatorChild(os.Args[2:]))
 	}
 	os.Exit(run())
 }

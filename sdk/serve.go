@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
 
+	"github.com/synchub/synchub/internal/gcdefault"
 	pb "github.com/synchub/synchub/sdk/proto"
 )
 
@@ -87,6 +88,7 @@ func Serve(c Connector) {
 	if l, ok := c.(ConfigureLogger); ok {
 		l.SetLogger(log)
 	}
+	gcdefault.Apply()
 	if os.Getenv(Handshake.MagicCookieKey) == Handshake.MagicCookieValue {
 		go exitWithParent(log, os.Getppid(), 200*time.Millisecond)
 	}

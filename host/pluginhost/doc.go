@@ -12,7 +12,9 @@
 // limits, and the binary's checksum checked again at every launch. A plugin
 // inherits none of the hub's environment (SkipHostEnv): it gets go-plugin's
 // variables, a private TMPDIR the host removes after the process (where
-// go-plugin puts its socket) and Options.Env. go-plugin leaves supervision to
+// go-plugin puts its socket), Options.Env, and the hub's GOGC and GOMEMLIMIT
+// when they are set (the collector's settings, see internal/gcdefault).
+// go-plugin leaves supervision to
 // us, so a Host adds it:
 //
 //   - Deadlines. A call without an earlier deadline of its own gets

@@ -85,7 +85,7 @@ type proc struct {
 // version the plugin's Describe reports.
 func launch(ctx context.Context, bin Binary, o launchOptions) (*proc, error) {
 	cmd := exec.Command(bin.Path)
-	cmd.Env = append([]string(nil), o.env...)
+	cmd.Env = append(append([]string(nil), o.env...), runtimeEnv(os.LookupEnv, o.env)...)
 	cfg := &plugin.ClientConfig{
 		HandshakeConfig:  sdk.Handshake,
 		VersionedPlugins: sdk.VersionedPlugins(),
@@ -257,6 +257,23 @@ func removeTmp(dir string) {
 	if dir != "" {
 		_ = os.RemoveAll(dir)
 	}
+}
+
+// runtimeVars are the hub's environment variables a plugin gets too: the
+// Go runtime's collector settings (gcdefault), so that an operator sets
+// them once for every synchub process. They carry no secret.
+var runtimeVars = []string{"GOGC", "GOMEMLIMIT"}
+
+// runtimeEnv returns the runtimeVars the hub's environment (lookup) sets
+// and the plugin's own env does not.
+func runtimeEnv(lookup func(string) (string, bool), env []string) []string {
+	var out []string
+	for _, name := range runtimeVars {
+		if v, ok := lookup(name); ok && !hasEnv(env, name) {
+			out = append(out, name+"="+v)
+		}
+	}
+	return out
 }
 
 func hasEnv(env []string, name string) bool {

@@ -12,9 +12,12 @@ package main
 import (
 	"fmt"
 	"os"
+
+	"github.com/synchub/synchub/internal/gcdefault"
 )
 
 func main() {
+	gcdefault.Apply()
 	if err := newRoot().Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "synchub:", err)
 		os.Exit(1)
