@@ -68,9 +68,12 @@
 //     first round also times the whole from the device's sync, the queue
 //     running meanwhile (end to end, no bar). A third run times the same apply stage with the connector
 //     in process and Upload answered at once (the hub alone), which
-//     separates the hub's own bookkeeping from the plugin and back end;
-//     with PostgreSQL, a fourth times the apply stage with the hub's store
-//     there. A plain loop of the push stage's durable writes on a fresh
+//     separates the hub's own bookkeeping from the plugin and back end.
+//     With PostgreSQL, runs made after the SQLite rounds time the apply
+//     stage with the hub's store there, each against a raw run of its own
+//     made just before it (the server's work after a run, autovacuum and
+//     checkpoints, would otherwise fall into the next SQLite round). A
+//     plain loop of the push stage's durable writes on a fresh
 //     store (the store's writes alone) is the last reference. Each run
 //     also reads the CPU each process used (/proc, getrusage; /proc/stat
 //     for the rest of the machine, PostgreSQL's server among it), which

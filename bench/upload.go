@@ -120,18 +120,6 @@ func (b *bench) runUpload(ctx context.Context) {
 			return
 		}
 		book = append(book, float64(n)/k.Seconds())
-		if b.o.postgres != "" {
-			pg, err := b.pushOnce(ctx, c, dbPostgres, n, false, true, nil)
-			if err != nil {
-				b.fail("P5", fmt.Errorf("PostgreSQL apply run %d: %w", r+1, err))
-				return
-			}
-			pgApply = append(pgApply, pg.rate(n))
-			pgRatios = append(pgRatios, pgApply[len(pgApply)-1]/raw[len(raw)-1])
-			pgCPU = append(pgCPU, pg.applyCPU())
-			b.logf("P5 run %d on PostgreSQL: hub → plugin → emulator %s (%.1fs), ratio %.2f; CPU: %s", r+1,
-				rate(pgApply[len(pgApply)-1]), pg.wall.Seconds(), pgRatios[len(pgRatios)-1], pgCPU[len(pgCPU)-1].apply())
-		}
 		ratios = append(ratios, apply[len(apply)-1]/raw[len(raw)-1])
 		e2e := ""
 		if r == 0 {
@@ -143,6 +131,31 @@ func (b *bench) runUpload(ctx context.Context) {
 			rate(alone[len(alone)-1]), h.wall.Seconds(), h.toFirst.Seconds(), h.afterLast.Seconds(),
 			alone[len(alone)-1]/raw[len(raw)-1], rate(book[len(book)-1]), k.Seconds(), book[len(book)-1]/raw[len(raw)-1],
 			cpus[len(cpus)-1])
+	}
+	// PostgreSQL's runs come after SQLite's rounds, each after a raw run of
+	// its own: its server's work after a run (autovacuum, checkpoints)
+	// would otherwise fall into the next SQLite round's apply run.
+	var pgRaw []float64
+	for r := range b.o.runs {
+		if b.o.postgres == "" {
+			break
+		}
+		d, _, err := rawIngest(ctx, c, n)
+		if err != nil {
+			b.fail("P5", fmt.Errorf("raw $batch run %d for PostgreSQL: %w", r+1, err))
+			return
+		}
+		pgRaw = append(pgRaw, float64(n)/d.Seconds())
+		pg, err := b.pushOnce(ctx, c, dbPostgres, n, false, true, nil)
+		if err != nil {
+			b.fail("P5", fmt.Errorf("PostgreSQL apply run %d: %w", r+1, err))
+			return
+		}
+		pgApply = append(pgApply, pg.rate(n))
+		pgRatios = append(pgRatios, pgApply[r]/pgRaw[r])
+		pgCPU = append(pgCPU, pg.applyCPU())
+		b.logf("P5 run %d on PostgreSQL: raw $batch %s; hub → plugin → emulator %s (%.1fs), ratio %.2f; CPU: %s", r+1,
+			rate(pgRaw[r]), rate(pgApply[r]), pg.wall.Seconds(), pgRatios[r], pgCPU[r].apply())
 	}
 	// The profiles come from one more apply run and hub-alone run, not
 	// counted: a profiler costs the process it samples some of its time.
@@ -170,7 +183,7 @@ func (b *bench) runUpload(ctx context.Context) {
 	if len(pgApply) > 0 {
 		pgRatio := median(pgRatios)
 		b.add(row{ID: "P5", What: fmt.Sprintf("upload apply on PostgreSQL: the same %s creates, the hub's store on PostgreSQL", thousands(int64(n))),
-			Value:  fmt.Sprintf("%s = **%.2f ×** raw `$batch` ingest (%s)", rate(median(pgApply)), pgRatio, rate(median(raw))),
+			Value:  fmt.Sprintf("%s = **%.2f ×** raw `$batch` ingest (%s)", rate(median(pgApply)), pgRatio, rate(median(pgRaw))),
 			Target: "≥ 0.50 × raw $batch ingest", Status: verdict(pgRatio >= 0.5)})
 	}
 	b.detail("**P5** per run: apply %s; end to end (first round) %s; raw `$batch` %s; apply ratio %s; the hub alone %s; the store's writes alone %s. The apply time runs from the "+
@@ -195,8 +208,8 @@ func (b *bench) runUpload(ctx context.Context) {
 		for i, c := range pgCPU {
 			pgRuns[i] = c.apply()
 		}
-		b.detail("**P5 PostgreSQL** per run: apply %s; ratio %s; CPU: %s.", list(pgApply, rate),
-			list(pgRatios, func(x float64) string { return fmt.Sprintf("%.2f", x) }), strings.Join(pgRuns, "; "))
+		b.detail("**P5 PostgreSQL** per run, made after the SQLite rounds, each after a raw `$batch` run of its own: raw %s; apply %s; ratio %s; CPU: %s.",
+			list(pgRaw, rate), list(pgApply, rate), list(pgRatios, func(x float64) string { return fmt.Sprintf("%.2f", x) }), strings.Join(pgRuns, "; "))
 	}
 }
 
