@@ -111,6 +111,7 @@ func run() int {
 	}
 	b := &bench{o: o, work: work, m: describeMachine(), started: time.Now(), loadStart: loadAvg(),
 		rev: gitDescribe(o.out, o.profileDir)}
+	b.stealStart, b.iowaitStart, b.ticksStart = stealTicks()
 	b.logf("work directory %s; %d records, %d runs; PostgreSQL: %s", work, o.records, o.runs, pgState(o))
 	b.runAll(ctx)
 	if err := b.writeReport(); err != nil {
@@ -153,8 +154,10 @@ type bench struct {
 	work    string
 	m       machine
 	started time.Time
-	// loadStart is the load average when the run began.
-	loadStart string
+	// loadStart is the load average when the run began; stealStart,
+	// iowaitStart and ticksStart the machine's ticks then (stealTicks).
+	loadStart                           string
+	stealStart, iowaitStart, ticksStart int64
 	// rev is the commit measured, taken when the run began (the code was
 	// compiled then; later edits to the tree are not measured).
 	rev string

@@ -125,6 +125,35 @@ func machineCPU() time.Duration {
 	return time.Duration(busy) * time.Second / clockTicks
 }
 
+// stealTicks returns, from /proc/stat, the ticks the hypervisor gave the
+// machine's cores to others (steal), the ticks idle cores waited for I/O
+// (iowait) and all ticks so far; zeros when unreadable.
+func stealTicks() (steal, iowait, total int64) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0, 0
+	}
+	line, _, _ := bytes.Cut(b, []byte("\n"))
+	f := strings.Fields(string(line))
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0, 0, 0
+	}
+	for i := 1; i <= 8; i++ { // user … steal; guest time is in user already
+		n, err := strconv.ParseInt(f[i], 10, 64)
+		if err != nil {
+			return 0, 0, 0
+		}
+		total += n
+		switch i {
+		case 5:
+			iowait = n
+		case 8:
+			steal = n
+		}
+	}
+	return steal, iowait, total
+}
+
 // selfCPU is the CPU time (user+system) this process has used so far.
 func selfCPU() time.Duration {
 	var ru syscall.Rusage

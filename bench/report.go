@@ -37,6 +37,11 @@ func (b *bench) writeReport() error {
 	p("| PostgreSQL | %s |\n", b.pgVersion())
 	p("| commit | %s |\n", b.rev)
 	p("| load average | %s at start, %s at the end (other processes share the machine) |\n", b.loadStart, loadAvg())
+	if steal, iowait, total := stealTicks(); total > b.ticksStart {
+		d := float64(total - b.ticksStart)
+		p("| cores' time | %.1f %% stolen by other guests of the host, %.1f %% idle waiting for I/O, during the run (/proc/stat) |\n",
+			100*float64(steal-b.stealStart)/d, 100*float64(iowait-b.iowaitStart)/d)
+	}
 	p("| command | `%s` (%s) |\n", b.cmdline(), time.Since(b.started).Round(time.Second))
 	p("\n")
 
