@@ -100,28 +100,37 @@ func childPIDs(pid int) []int {
 	return out
 }
 
-// machineCPU is the CPU time every core of the machine has spent busy
-// (not idle nor waiting for I/O) since boot, from /proc/stat: every
-// process's, the PostgreSQL server's among them; 0 when unreadable.
-func machineCPU() time.Duration {
+// cpuTicks returns the first eight counters of /proc/stat's "cpu" line,
+// summed over the cores: user, nice, system, idle, iowait, irq, softirq
+// and steal (guest time is counted in user already); nil when unreadable.
+func cpuTicks() []int64 {
 	b, err := os.ReadFile("/proc/stat")
 	if err != nil {
-		return 0
+		return nil
 	}
 	line, _, _ := bytes.Cut(b, []byte("\n"))
 	f := strings.Fields(string(line))
 	if len(f) < 9 || f[0] != "cpu" {
+		return nil
+	}
+	ticks := make([]int64, 8)
+	for i := range ticks {
+		if ticks[i], err = strconv.ParseInt(f[i+1], 10, 64); err != nil {
+			return nil
+		}
+	}
+	return ticks
+}
+
+// machineCPU is the CPU time every core of the machine has spent busy
+// (not idle nor waiting for I/O) since boot, from /proc/stat: every
+// process's, the PostgreSQL server's among them; 0 when unreadable.
+func machineCPU() time.Duration {
+	t := cpuTicks()
+	if t == nil {
 		return 0
 	}
-	var busy int64
-	// user nice system idle iowait irq softirq steal
-	for _, i := range []int{1, 2, 3, 6, 7, 8} {
-		n, err := strconv.ParseInt(f[i], 10, 64)
-		if err != nil {
-			return 0
-		}
-		busy += n
-	}
+	busy := t[0] + t[1] + t[2] + t[5] + t[6] + t[7]
 	return time.Duration(busy) * time.Second / clockTicks
 }
 
@@ -129,29 +138,14 @@ func machineCPU() time.Duration {
 // machine's cores to others (steal), the ticks idle cores waited for I/O
 // (iowait) and all ticks so far; zeros when unreadable.
 func stealTicks() (steal, iowait, total int64) {
-	b, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return 0, 0, 0
-	}
-	line, _, _ := bytes.Cut(b, []byte("\n"))
-	f := strings.Fields(string(line))
-	if len(f) < 9 || f[0] != "cpu" {
-		return 0, 0, 0
-	}
-	for i := 1; i <= 8; i++ { // user … steal; guest time is in user already
-		n, err := strconv.ParseInt(f[i], 10, 64)
-		if err != nil {
-			return 0, 0, 0
-		}
+	t := cpuTicks()
+	for _, n := range t {
 		total += n
-		switch i {
-		case 5:
-			iowait = n
-		case 8:
-			steal = n
-		}
 	}
-	return steal, iowait, total
+	if t == nil {
+		return 0, 0, 0
+	}
+	return t[7], t[4], total
 }
 
 // selfCPU is the CPU time (user+system) this process has used so far.

@@ -33,7 +33,7 @@ func (b *bench) writeReport() error {
 	p("| CPU | %d × %s |\n", m.CPUs, orDash(m.CPUModel))
 	p("| memory | %.1f GiB |\n", float64(m.MemTotal)/(1<<30))
 	p("| OS | %s, Linux %s |\n", m.OS, m.Kernel)
-	p("| Go | %s; the hub and the plugins collect with %s |\n", m.GoVersion, gcSetting())
+	p("| Go | %s; the hub and the plugins collect with %s |\n", m.GoVersion, gcdefault.Describe())
 	p("| PostgreSQL | %s |\n", b.pgVersion())
 	p("| commit | %s |\n", b.rev)
 	p("| load average | %s at start, %s at the end (other processes share the machine) |\n", b.loadStart, loadAvg())
@@ -303,19 +303,4 @@ func (b *bench) whereTimeGoes() string {
 	fmt.Fprintf(&s, " Memory stays flat: the hub's VmHWM was %s after `hub.Open` and %s at the end of the pull (live Go heap peak %s).",
 		mib(x.openHWM), mib(x.hubHWM), mib(int64(x.heapPeak)))
 	return s.String()
-}
-
-// gcSetting says which collector setting the hub and the plugins run with:
-// the synchub default (gcdefault), or the environment's.
-func gcSetting() string {
-	gogc, mem := os.Getenv("GOGC"), os.Getenv("GOMEMLIMIT")
-	switch {
-	case gogc == "" && mem == "":
-		return fmt.Sprintf("GOGC=%d (synchub's default)", gcdefault.Percent)
-	case mem == "":
-		return "GOGC=" + gogc + " (from the environment)"
-	case gogc == "":
-		return "GOMEMLIMIT=" + mem + " (from the environment)"
-	}
-	return "GOGC=" + gogc + ", GOMEMLIMIT=" + mem + " (from the environment)"
 }

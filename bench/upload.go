@@ -73,17 +73,12 @@ func (b *bench) runUpload(ctx context.Context) {
 	var pgCPU []p5CPU
 	var toFirst, afterLast []float64
 	for r := range b.o.runs {
-		d, rawCPU, err := rawIngest(ctx, c, n)
+		rawRate, rawCPU, a, err := b.rawThenApply(ctx, c, dbSQLite, n)
 		if err != nil {
-			b.fail("P5", fmt.Errorf("raw $batch run %d: %w", r+1, err))
+			b.fail("P5", fmt.Errorf("run %d: %w", r+1, err))
 			return
 		}
-		raw = append(raw, float64(n)/d.Seconds())
-		a, err := b.pushOnce(ctx, c, dbSQLite, n, false, true, nil)
-		if err != nil {
-			b.fail("P5", fmt.Errorf("apply run %d: %w", r+1, err))
-			return
-		}
+		raw = append(raw, rawRate)
 		apply = append(apply, a.rate(n))
 		// End to end (the device's upload with the queue running) is for
 		// the record, with no bar: the first round only, which keeps the
@@ -140,17 +135,12 @@ func (b *bench) runUpload(ctx context.Context) {
 		if b.o.postgres == "" {
 			break
 		}
-		d, _, err := rawIngest(ctx, c, n)
+		rawRate, _, pg, err := b.rawThenApply(ctx, c, dbPostgres, n)
 		if err != nil {
-			b.fail("P5", fmt.Errorf("raw $batch run %d for PostgreSQL: %w", r+1, err))
+			b.fail("P5", fmt.Errorf("PostgreSQL run %d: %w", r+1, err))
 			return
 		}
-		pgRaw = append(pgRaw, float64(n)/d.Seconds())
-		pg, err := b.pushOnce(ctx, c, dbPostgres, n, false, true, nil)
-		if err != nil {
-			b.fail("P5", fmt.Errorf("PostgreSQL apply run %d: %w", r+1, err))
-			return
-		}
+		pgRaw = append(pgRaw, rawRate)
 		pgApply = append(pgApply, pg.rate(n))
 		pgRatios = append(pgRatios, pgApply[r]/pgRaw[r])
 		pgCPU = append(pgCPU, pg.applyCPU())
@@ -211,6 +201,21 @@ func (b *bench) runUpload(ctx context.Context) {
 		b.detail("**P5 PostgreSQL** per run, made after the SQLite rounds, each after a raw `$batch` run of its own: raw %s; apply %s; ratio %s; CPU: %s.",
 			list(pgRaw, rate), list(pgApply, rate), list(pgRatios, func(x float64) string { return fmt.Sprintf("%.2f", x) }), strings.Join(pgRuns, "; "))
 	}
+}
+
+// rawThenApply makes a raw $batch run and then an apply run on kind's
+// store, one after the other: the two sides of one P5 ratio. It returns
+// the raw rate and the emulator's CPU in the raw loop.
+func (b *bench) rawThenApply(ctx context.Context, c *remoteCRM, kind string, n int) (float64, time.Duration, pushRun, error) {
+	d, rawCPU, err := rawIngest(ctx, c, n)
+	if err != nil {
+		return 0, 0, pushRun{}, fmt.Errorf("raw $batch: %w", err)
+	}
+	a, err := b.pushOnce(ctx, c, kind, n, false, true, nil)
+	if err != nil {
+		return 0, 0, pushRun{}, fmt.Errorf("%s apply: %w", label(kind), err)
+	}
+	return float64(n) / d.Seconds(), rawCPU, a, nil
 }
 
 // instantBackend is the Dynamics connector in process with Upload

@@ -289,9 +289,23 @@ func (pl *planner) run(limit int) error {
 			waiting = append(waiting, cp)
 		}
 	}
-	for _, g := range groupOrder {
-		if err := pl.group(g, groups[g], muts); err != nil {
-			return err
+	// Only a plan that saw every waiting mutation knows whole groups:
+	// their members come from its rows, read once for all groups.
+	if len(groupOrder) > 0 && !pl.more {
+		members := map[devGroup]map[int64]bool{}
+		for _, m := range muts {
+			k := devGroup{m.DeviceID, m.GroupID}
+			if _, ok := groups[k]; ok {
+				if members[k] == nil {
+					members[k] = map[int64]bool{}
+				}
+				members[k][m.ID] = true
+			}
+		}
+		for _, g := range groupOrder {
+			if err := pl.group(g, groups[g], members[g]); err != nil {
+				return err
+			}
 		}
 	}
 	// Creates that wait for each other through lookups (a cycle the
@@ -553,18 +567,10 @@ func (pl *planner) single(cp *chainPlan, breakCycle bool) (done bool, err error)
 
 // group plans an atomic group: it goes when every one of its mutations
 // leads its record's queue and nothing it depends on outside it is on its
-// way; it is blocked as a whole. Only a plan that saw every waiting
-// mutation knows the whole group: others leave it as it is.
-func (pl *planner) group(g devGroup, cps []*chainPlan, all []store.PushMutation) error {
-	if pl.more {
-		return nil
-	}
-	members := map[int64]bool{}
-	for _, m := range all {
-		if m.DeviceID == g.dev && m.GroupID == g.group {
-			members[m.ID] = true
-		}
-	}
+// way; it is blocked as a whole. members are the group's waiting
+// mutations, from a plan that saw every waiting mutation (run leaves
+// groups alone otherwise).
+func (pl *planner) group(g devGroup, cps []*chainPlan, members map[int64]bool) error {
 	covered := 0
 	var muts []*store.PushMutation
 	for _, cp := range cps {

@@ -13,8 +13,10 @@
 package gcdefault
 
 import (
+	"fmt"
 	"os"
 	"runtime/debug"
+	"strings"
 )
 
 // Percent is the GOGC the hub and the plugins run with unless their
@@ -26,9 +28,28 @@ const Percent = 300
 // GOMEMLIMIT (an operator who bounds the memory chooses the trade
 // themselves). It reports whether it set it.
 func Apply() bool {
-	if os.Getenv("GOGC") != "" || os.Getenv("GOMEMLIMIT") != "" {
+	if fromEnv() {
 		return false
 	}
 	debug.SetGCPercent(Percent)
 	return true
+}
+
+// fromEnv reports whether the environment chooses the collector's setting.
+func fromEnv() bool { return os.Getenv("GOGC") != "" || os.Getenv("GOMEMLIMIT") != "" }
+
+// Describe says which setting a process that called Apply runs with, for
+// reports and logs: "GOGC=300 (synchub's default)", or the environment's
+// GOGC and GOMEMLIMIT.
+func Describe() string {
+	if !fromEnv() {
+		return fmt.Sprintf("GOGC=%d (synchub's default)", Percent)
+	}
+	var set []string
+	for _, name := range []string{"GOGC", "GOMEMLIMIT"} {
+		if v := os.Getenv(name); v != "" {
+			set = append(set, name+"="+v)
+		}
+	}
+	return strings.Join(set, ", ") + " (from the environment)"
 }
