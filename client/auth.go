@@ -134,6 +134,7 @@ func (c *Client) wipeData(ctx context.Context) error {
 		}
 		return nil
 	})
+	c.schema.forget()
 	if err != nil {
 		return fmt.Errorf("clear local data: %w", err)
 	}

@@ -52,12 +52,15 @@ func coalesce(prevOp string, prevFields map[string]any, op string, fields map[st
 // addChange records one local edit in the change log inside tx: folded
 // into the record's unsent entry when it has one, else a new entry with a
 // fresh mutation id. Entries already handed to the hub (sending, sent) are
-// never changed: the hub dedupes on their mutation ids.
+// never changed: the hub dedupes on their mutation ids. A create's id is
+// new (Create makes it), so no entry of it can exist to look for.
 func addChange(tx *gorm.DB, now time.Time, source, entity, id, op, baseVersion string, fields map[string]any) error {
 	var prev []changeRow
-	if err := tx.Where("source = ? AND entity = ? AND record_id = ? AND state = ?", source, entity, id, statePending).
-		Order("seq DESC").Limit(1).Find(&prev).Error; err != nil {
-		return fmt.Errorf("read change log: %w", err)
+	if op != OpCreate {
+		if err := tx.Where("source = ? AND entity = ? AND record_id = ? AND state = ?", source, entity, id, statePending).
+			Order("seq DESC").Limit(1).Find(&prev).Error; err != nil {
+			return fmt.Errorf("read change log: %w", err)
+		}
 	}
 	if len(prev) == 0 {
 		enc := "{}"

@@ -18,7 +18,9 @@ import (
 // Options configure Open. Only Path is required.
 type Options struct {
 	// Path is the SQLite file of the local store; its directory is created
-	// and downloaded files live under <dir>/files/.
+	// and downloaded files live under <dir>/files/. One Client opens a
+	// store at a time: it keeps the store's sources and schemas in memory
+	// between syncs, and runs one sync at a time.
 	Path string
 	// Logger receives the client's logs; nil discards them.
 	Logger hclog.Logger
@@ -72,6 +74,9 @@ type Client struct {
 	fileLocks   map[string]*fileLock
 
 	repaired *RepairInfo
+
+	// schema keeps the sources and schemas every edit reads.
+	schema schemaCache
 
 	// edits is signalled (without blocking) by every local edit; AutoSync's
 	// on_change mode listens.

@@ -55,7 +55,7 @@ func (f *fakeClock) Add(d time.Duration) {
 }
 
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	hub   *fakehub.Hub
 	c     *Client
 	path  string
@@ -65,7 +65,7 @@ type env struct {
 
 // newEnv starts a fake hub with the crm source and user alice, and opens
 // a client logged in as alice.
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	hub := fakehub.New(t)
 	hub.AddUser("alice", "alice")

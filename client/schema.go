@@ -7,6 +7,7 @@ import (
 	"hash/fnv"
 	"regexp"
 	"slices"
+	"sync"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
@@ -14,10 +15,20 @@ import (
 
 // Sources returns the hub's sources as last synced, in the hub's order.
 func (c *Client) Sources(ctx context.Context) ([]string, error) {
-	var names []string
+	names, err := c.sources(ctx)
+	return slices.Clone(names), err
+}
+
+// sources is Sources without the copy: the caller must not change it.
+func (c *Client) sources(ctx context.Context) ([]string, error) {
+	gen, names, ok := c.schema.cachedSources()
+	if ok {
+		return names, nil
+	}
 	if err := c.db.WithContext(ctx).Model(&sourceRow{}).Order("position, name").Pluck("name", &names).Error; err != nil {
 		return nil, fmt.Errorf("list sources: %w", err)
 	}
+	c.schema.keepSources(gen, names)
 	return names, nil
 }
 
@@ -36,7 +47,7 @@ func (c *Client) DefaultSource(ctx context.Context) (string, error) {
 // source returns source, or the default one when it is empty, checking it
 // is known.
 func (c *Client) source(ctx context.Context, source string) (string, error) {
-	names, err := c.Sources(ctx)
+	names, err := c.sources(ctx)
 	if err != nil {
 		return "", err
 	}
@@ -58,10 +69,24 @@ func (c *Client) Schema(ctx context.Context, source string) ([]EntitySchema, err
 	if err != nil {
 		return nil, err
 	}
-	return c.loadSchema(ctx, c.db.WithContext(ctx), source)
+	all, err := c.loadSchema(ctx, c.db.WithContext(ctx), source)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]EntitySchema, len(all))
+	for i, e := range all {
+		out[i] = e.clone()
+	}
+	return out, nil
 }
 
+// loadSchema reads a source's schema, from memory once read: the caller
+// must not change what it returns (Schema and Entity hand out copies).
 func (c *Client) loadSchema(_ context.Context, tx *gorm.DB, source string) ([]EntitySchema, error) {
+	gen, all, ok := c.schema.cachedEntities(source)
+	if ok {
+		return all, nil
+	}
 	var rows []entityRow
 	if err := tx.Where("source = ?", source).Order("position, name").Find(&rows).Error; err != nil {
 		return nil, fmt.Errorf("read schema of %s: %w", source, err)
@@ -74,6 +99,7 @@ func (c *Client) loadSchema(_ context.Context, tx *gorm.DB, source string) ([]En
 		}
 		out = append(out, e)
 	}
+	c.schema.keepEntities(gen, source, out)
 	return out, nil
 }
 
@@ -84,7 +110,8 @@ func (c *Client) Entity(ctx context.Context, source, entity string) (EntitySchem
 	if err != nil {
 		return EntitySchema{}, err
 	}
-	return c.entity(ctx, c.db.WithContext(ctx), source, entity)
+	e, err := c.entity(ctx, c.db.WithContext(ctx), source, entity)
+	return e.clone(), err
 }
 
 func (c *Client) entity(ctx context.Context, tx *gorm.DB, source, entity string) (EntitySchema, error) {
@@ -103,6 +130,69 @@ func (c *Client) entity(ctx context.Context, tx *gorm.DB, source, entity string)
 		names = append(names, e.Name)
 	}
 	return EntitySchema{}, &EntityError{Source: source, Entity: entity, Entities: names}
+}
+
+// schemaCache keeps the source list and each source's schema in memory:
+// every local edit reads them, and only a sync or a new login writes
+// them. A writer calls forget once its transaction has ended, committed
+// or not; a reader keeps what it read only when no forget came since it
+// looked (gen), so a read that raced a write, or saw a write that was
+// then rolled back, is never kept. It relies on one Client owning its
+// store (Options.Path).
+type schemaCache struct {
+	mu       sync.Mutex
+	gen      uint64
+	sources  []string // nil: not read since the last forget
+	entities map[string][]EntitySchema
+}
+
+func (s *schemaCache) cachedSources() (gen uint64, names []string, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.gen, s.sources, s.sources != nil
+}
+
+func (s *schemaCache) keepSources(gen uint64, names []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if gen == s.gen {
+		s.sources = append(make([]string, 0, len(names)), names...)
+	}
+}
+
+func (s *schemaCache) cachedEntities(source string) (gen uint64, all []EntitySchema, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	all, ok = s.entities[source]
+	return s.gen, all, ok
+}
+
+func (s *schemaCache) keepEntities(gen uint64, source string, all []EntitySchema) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if gen != s.gen {
+		return
+	}
+	if s.entities == nil {
+		s.entities = make(map[string][]EntitySchema)
+	}
+	s.entities[source] = all
+}
+
+// forget drops everything kept: the store's sources or schemas may have
+// changed.
+func (s *schemaCache) forget() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.gen++
+	s.sources, s.entities = nil, nil
+}
+
+// clone copies the slices of e, so that a caller may change them.
+func (e EntitySchema) clone() EntitySchema {
+	e.Fields = slices.Clone(e.Fields)
+	e.Lookups = slices.Clone(e.Lookups)
+	return e
 }
 
 // saveSources records the hub's source list. Sources it no longer lists

@@ -113,7 +113,9 @@ func (c *Client) Sync(ctx context.Context, opts SyncOptions) (SyncReport, error)
 	for _, s := range ws.Sources {
 		names = append(names, s.Name)
 	}
-	if err := c.txn(ctx, func(tx *gorm.DB) error { return saveSources(tx, names) }); err != nil {
+	err := c.txn(ctx, func(tx *gorm.DB) error { return saveSources(tx, names) })
+	c.schema.forget()
+	if err != nil {
 		return rep, c.endSync(ctx, &rep, emit, fmt.Errorf("sync: %w", err))
 	}
 	var errs []error
@@ -194,6 +196,7 @@ func (c *Client) syncSource(ctx context.Context, src string, rep *SourceReport, 
 		}
 		return saveSchema(tx, src, ws.Entities)
 	})
+	c.schema.forget()
 	if err != nil {
 		return fmt.Errorf("sync %s: save schema: %w", src, err)
 	}
