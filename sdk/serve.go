@@ -57,6 +57,11 @@ func GRPCDialOptions() []grpc.DialOption {
 		grpc.MaxCallRecvMsgSize(MaxMessageBytes), grpc.MaxCallSendMsgSize(MaxMessageBytes))}
 }
 
+// GRPCServerOptions are the plugin side's (the same limits).
+func GRPCServerOptions() []grpc.ServerOption {
+	return []grpc.ServerOption{grpc.MaxRecvMsgSize(MaxMessageBytes), grpc.MaxSendMsgSize(MaxMessageBytes)}
+}
+
 // GRPCPlugin is the go-plugin glue for the connector service. Partners do not
 // use it; Serve and the host do.
 type GRPCPlugin struct {
@@ -104,8 +109,7 @@ func Serve(c Connector) {
 		HandshakeConfig:  Handshake,
 		VersionedPlugins: map[int]plugin.PluginSet{ProtocolVersion: {PluginName: &GRPCPlugin{Impl: c}}},
 		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
-			opts = append(opts, grpc.MaxRecvMsgSize(MaxMessageBytes), grpc.MaxSendMsgSize(MaxMessageBytes))
-			return grpc.NewServer(opts...)
+			return grpc.NewServer(append(opts, GRPCServerOptions()...)...)
 		},
 		Logger: log,
 	})

@@ -207,7 +207,7 @@ var modes = []mode{
 }
 
 // serveGRPC serves c on a loopback gRPC server through sdk.GRPCPlugin, with
-// the message limits sdk.Serve and the host set, and returns a client for it.
+// the options (message limits) sdk.Serve and the host set, and returns a client for it.
 // (go-plugin's TestPluginGRPCConn would keep gRPC's 4 MiB default limits
 // and log to stderr, so it does not test what production runs.)
 func serveGRPC(t *testing.T, c sdk.Connector) sdk.Client {
@@ -215,7 +215,7 @@ func serveGRPC(t *testing.T, c sdk.Connector) sdk.Client {
 	if err != nil {
 		t.Fatalf("listen: %v", err)
 	}
-	srv := grpc.NewServer(grpc.MaxRecvMsgSize(sdk.MaxMessageBytes), grpc.MaxSendMsgSize(sdk.MaxMessageBytes))
+	srv := grpc.NewServer(sdk.GRPCServerOptions()...)
 	p := &sdk.GRPCPlugin{Impl: c}
 	if err := p.GRPCServer(nil, srv); err != nil {
 		t.Fatalf("register connector service: %v", err)
