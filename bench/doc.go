@@ -37,9 +37,13 @@
 //     A pull running longer than --pull-limit is stopped and its rate
 //     taken from the records it committed; such a database is not run
 //     again in later rounds.
-//   - P2: the same pull (SQLite) with the connector behind sdk.InProcess;
-//     the ratio out-of-process / in-process time, and beside it the ratio
-//     of the CPU the two pulls took (hub, plugin and emulator).
+//   - P2: the same pull (SQLite) with the connector behind sdk.InProcess,
+//     made just before the out-of-process pull of its round; the ratio
+//     out-of-process / in-process time, and beside it the ratio of the CPU
+//     the two pulls took (hub, plugin and emulator). A round runs P2's
+//     pull, P1's on SQLite and the two ceilings one after the other; P1's
+//     PostgreSQL runs, each with its ceiling (b), come after the SQLite
+//     rounds (ceiling (a) is the SQLite round's).
 //   - P3: a new device logs in and downloads the mirror a P1 run left
 //     (partition "*": every record) through the client library into its
 //     SQLite store; records/s and the ratio to P1 on SQLite.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"time"
 
@@ -43,6 +44,9 @@ type pullRound struct {
 	// in-process pull.
 	inprocEmuCPU float64
 	oopRatio     float64
+	// samples are the rows of ceiling (a)'s first page, which ceiling (b)
+	// writes.
+	samples []sampleRow
 }
 
 // cpuRatio is the CPU the out-of-process pull took (hub, plugin and
@@ -93,6 +97,8 @@ func (b *bench) runPulls(ctx context.Context) {
 		return
 	}
 	defer c.close()
+	// The seeding's garbage is collected now, not during the first pull.
+	runtime.GC()
 	h := b.hubFor(c)
 	// Only the config is kept: the emulator and its records are released
 	// when the pulls end, so that the benchmarks after them (P4's hub in
@@ -100,14 +106,29 @@ func (b *bench) runPulls(ctx context.Context) {
 	// them.
 	b.p1.hub = h
 
-	var rounds []pullRound
+	// SQLite's rounds come first, PostgreSQL's after them, as in P5: the
+	// server's work after a pull (checkpoints) would otherwise fall into
+	// the next round's SQLite runs. Within a round, runs whose ratio is
+	// taken follow one another: P2's in-process pull, the out-of-process
+	// pull (P1), ceiling (a), ceiling (b).
+	rounds := make([]pullRound, b.o.runs)
+	for r := range rounds {
+		rounds[r] = pullRound{p1: map[string]pullResult{}, ceilB: map[string]float64{}, emuCPU: map[string]float64{}}
+	}
 	cut := map[string]bool{} // databases whose pull hit --pull-limit: not run again
-	for r := range b.o.runs {
-		pr := pullRound{p1: map[string]pullResult{}, ceilB: map[string]float64{}, emuCPU: map[string]float64{}}
-		var samples []sampleRow
-		for _, kind := range b.dbKinds() {
+	for _, kind := range b.dbKinds() {
+		for r := range rounds {
+			pr := &rounds[r]
 			if (cut[kind] || !b.want("P1")) && kind != dbSQLite {
 				continue
+			}
+			if kind == dbSQLite && b.want("P2") {
+				res, emu, _, err := b.pullOnce(ctx, c, h, dbSQLite, true, n, false, "", "")
+				if err != nil {
+					b.fail("P2", fmt.Errorf("run %d: %w", r+1, err))
+					return
+				}
+				pr.inproc, pr.inprocEmuCPU = res, emu
 			}
 			res, emuCPU, kept, err := b.pullOnce(ctx, c, h, kind, false, n, r == b.o.runs-1 && kind == dbSQLite, "", "")
 			if err != nil {
@@ -124,6 +145,11 @@ func (b *bench) runPulls(ctx context.Context) {
 			pr.p1[kind], pr.emuCPU[kind] = res, emuCPU
 			b.logf("P1 %s run %d: %s in %.1fs (hub CPU %.1fs, plugin CPU %.1fs, emulator CPU %.1fs, hub VmHWM %s)",
 				label(kind), r+1, rate(float64(res.Records)/res.Seconds), res.Seconds, res.HubCPU, res.PluginCPU, emuCPU, mib(res.HubHWM))
+			if kind == dbSQLite && b.want("P2") {
+				pr.oopRatio = res.Seconds / pr.inproc.Seconds
+				b.logf("P2 run %d: in-process %s in %.1fs (hub CPU %.1fs, emulator CPU %.1fs), just before; out-of-process/in-process %.3f, CPU %.3f",
+					r+1, rate(float64(pr.inproc.Records)/pr.inproc.Seconds), pr.inproc.Seconds, pr.inproc.HubCPU, pr.inprocEmuCPU, pr.oopRatio, pr.cpuRatio())
+			}
 			if !b.want("P1") {
 				continue // the ceilings only serve P1's ratio
 			}
@@ -137,7 +163,7 @@ func (b *bench) runPulls(ctx context.Context) {
 					b.fail("P1", fmt.Errorf("ceiling (a) read %d rows, want %d", rows, n))
 					return
 				}
-				samples = s
+				pr.samples = s
 				pr.ceilA = float64(rows) / d.Seconds()
 				b.logf("ceiling (a) run %d: %s", r+1, rate(pr.ceilA))
 			}
@@ -149,7 +175,7 @@ func (b *bench) runPulls(ctx context.Context) {
 				b.fail("P1", err)
 				return
 			}
-			d, err := insertCeiling(ctx, f, samples, n, b.pageSizeOrDefault())
+			d, err := insertCeiling(ctx, f, pr.samples, n, b.pageSizeOrDefault())
 			f.Drop()
 			if err != nil {
 				b.fail("P1", fmt.Errorf("ceiling (b) %s: %w", label(kind), err))
@@ -158,18 +184,6 @@ func (b *bench) runPulls(ctx context.Context) {
 			pr.ceilB[kind] = float64(n) / d.Seconds()
 			b.logf("ceiling (b) %s run %d: %s", label(kind), r+1, rate(pr.ceilB[kind]))
 		}
-		if b.want("P2") {
-			res, emu, _, err := b.pullOnce(ctx, c, h, dbSQLite, true, n, false, "", "")
-			if err != nil {
-				b.fail("P2", fmt.Errorf("run %d: %w", r+1, err))
-				return
-			}
-			pr.inproc, pr.inprocEmuCPU = res, emu
-			pr.oopRatio = pr.p1[dbSQLite].Seconds / res.Seconds
-			b.logf("P2 run %d: in-process %s in %.1fs (hub CPU %.1fs, emulator CPU %.1fs); out-of-process/in-process %.3f, CPU %.3f",
-				r+1, rate(float64(res.Records)/res.Seconds), res.Seconds, res.HubCPU, emu, pr.oopRatio, pr.cpuRatio())
-		}
-		rounds = append(rounds, pr)
 	}
 	if b.want("P1") {
 		b.profilePulls(ctx, c, h, cut)
