@@ -291,23 +291,29 @@ func TestPushRetriesAndDeadLetters(t *testing.T) {
 	})
 }
 
+// cycleEnv is a back end whose accounts and contacts look each other up,
+// with no parent rule to order them.
+func cycleEnv(t *testing.T, s *store.Store) *env {
+	str := sdk.Field{Name: "name", Type: sdk.TypeString}
+	key := sdk.Field{Name: "id", Type: sdk.TypeString, ReadOnly: true}
+	ents := []memconn.Entity{
+		{Schema: sdk.EntitySchema{Name: "user", Key: "id", ReadOnly: true, Deletes: sdk.DeletesNone, Fields: []sdk.Field{key, str}}},
+		{Schema: sdk.EntitySchema{Name: "account", Key: "id", Deletes: sdk.DeletesInline,
+			Fields: []sdk.Field{key, str, {Name: "primary", Type: sdk.TypeLookup, Lookup: "contact"}}}},
+		{Schema: sdk.EntitySchema{Name: "contact", Key: "id", Deletes: sdk.DeletesInline,
+			Fields: []sdk.Field{key, str, {Name: "account", Type: sdk.TypeLookup, Lookup: "account"}}}},
+	}
+	return newEnv(t, s, withConn(memconn.New(memconn.WithEntities(ents...), memconn.WithSeed(0))), withConfig(func(src *config.Source) {
+		for i := range src.Entities {
+			src.Entities[i].Partition = config.PartitionRule{All: true, Raw: "*"}
+			src.Entities[i].Parents = nil
+		}
+	}))
+}
+
 func TestPushLookupCycle(t *testing.T) {
 	storetest.ForEachDB(t, func(t *testing.T, s *store.Store) {
-		str := sdk.Field{Name: "name", Type: sdk.TypeString}
-		key := sdk.Field{Name: "id", Type: sdk.TypeString, ReadOnly: true}
-		ents := []memconn.Entity{
-			{Schema: sdk.EntitySchema{Name: "user", Key: "id", ReadOnly: true, Deletes: sdk.DeletesNone, Fields: []sdk.Field{key, str}}},
-			{Schema: sdk.EntitySchema{Name: "account", Key: "id", Deletes: sdk.DeletesInline,
-				Fields: []sdk.Field{key, str, {Name: "primary", Type: sdk.TypeLookup, Lookup: "contact"}}}},
-			{Schema: sdk.EntitySchema{Name: "contact", Key: "id", Deletes: sdk.DeletesInline,
-				Fields: []sdk.Field{key, str, {Name: "account", Type: sdk.TypeLookup, Lookup: "account"}}}},
-		}
-		e := newEnv(t, s, withConn(memconn.New(memconn.WithEntities(ents...), memconn.WithSeed(0))), withConfig(func(src *config.Source) {
-			for i := range src.Entities {
-				src.Entities[i].Partition = config.PartitionRule{All: true, Raw: "*"}
-				src.Entities[i].Parents = nil
-			}
-		}))
+		e := cycleEnv(t, s)
 		a := create("account", "a-1", map[string]any{"name": "A", "primary": ref("contact", "c-1")})
 		c := create("contact", "c-1", map[string]any{"name": "C", "account": ref("account", "a-1")})
 		e.acceptOK(1, a, c)
@@ -318,6 +324,49 @@ func TestPushLookupCycle(t *testing.T) {
 		fc, _ := e.backend("contact", "c-1")
 		assert.Equal(t, map[string]any{"entity": "contact", "id": "c-1"}, fa["primary"])
 		assert.Equal(t, map[string]any{"entity": "account", "id": "a-1"}, fc["account"])
+	})
+}
+
+// TestPushLookupCycleBackendIDs: the back end keys creates itself. The
+// account goes first with its lookup deferred, written as a second pass
+// while the contact's create still waits, so under the device's id of the
+// contact; the back end refuses it in the batch that creates the contact.
+// The retry must map the lookup to the contact the same batch applied
+// (before, it read the contact's status before it was written, and a
+// third call was needed).
+func TestPushLookupCycleBackendIDs(t *testing.T) {
+	storetest.ForEachDB(t, func(t *testing.T, s *store.Store) {
+		e := cycleEnv(t, s)
+		e.client.upload = func(ctx context.Context, next sdk.Client, req sdk.UploadRequest) (sdk.UploadResponse, error) {
+			for i, op := range req.Ops {
+				if op.Kind == sdk.OpCreate {
+					req.Ops[i].ID = "srv-" + op.ID
+				}
+			}
+			return next.Upload(ctx, req)
+		}
+		a := create("account", "a-1", map[string]any{"name": "A", "primary": ref("contact", "c-1")})
+		c := create("contact", "c-1", map[string]any{"name": "C", "account": ref("account", "a-1")})
+		e.acceptOK(1, a, c)
+		e.push()
+		assert.Equal(t, store.MutationApplied, e.status(1, c.MutationID))
+		assert.Equal(t, store.MutationInflight, e.status(1, a.MutationID), "its lookup waits for a retry")
+		e.clock.add(time.Hour)
+		e.push()
+		assert.Equal(t, store.MutationApplied, e.status(1, a.MutationID))
+		var lookups []any
+		for _, call := range e.client.calls() {
+			for _, op := range call.Ops {
+				if op.Kind == sdk.OpUpdate {
+					lookups = append(lookups, op.Fields["primary"])
+				}
+			}
+		}
+		assert.Equal(t, []any{ref("contact", "c-1"), ref("contact", "srv-c-1")}, lookups, "one refused pass, one applied")
+		fa, _ := e.backend("account", "srv-a-1")
+		fc, _ := e.backend("contact", "srv-c-1")
+		assert.Equal(t, map[string]any{"entity": "contact", "id": "srv-c-1"}, fa["primary"])
+		assert.Equal(t, map[string]any{"entity": "account", "id": "srv-a-1"}, fc["account"])
 	})
 }
 

@@ -281,11 +281,6 @@ func (rc *recorder) applied(op store.PushOp, muts []store.PushMutation, res sdk.
 		if err != nil {
 			return fmt.Errorf("op %d: deferred fields: %w", op.ID, err)
 		}
-		// Lookups to creates applied earlier in this batch need their
-		// statuses written.
-		if err := rc.flushStatuses(0); err != nil {
-			return err
-		}
 		if err := rc.resolveLookups(muts[0].DeviceID, deferred); err != nil {
 			return err
 		}
@@ -633,6 +628,11 @@ func (rc *recorder) replace(op store.PushOp, muts []store.PushMutation, next *st
 // resolveLookups rewrites lookups to the device's applied creates to the
 // back end's ids.
 func (rc *recorder) resolveLookups(dev int64, fields map[string]any) error {
+	// Lookups to creates applied earlier in this transaction need their
+	// statuses written: the store is where their back-end ids are read.
+	if err := rc.flushStatuses(0); err != nil {
+		return err
+	}
 	for f, v := range fields {
 		ref, ok := lookupRef(v)
 		if !ok {
