@@ -17,6 +17,7 @@ import (
 	"github.com/synchub/synchub/connectors/dynamicscrm"
 	"github.com/synchub/synchub/host/hub"
 	"github.com/synchub/synchub/host/store"
+	"github.com/synchub/synchub/internal/cputime"
 	"github.com/synchub/synchub/sdk"
 )
 
@@ -140,7 +141,7 @@ func pullChild(spec pullSpec) (pullResult, error) {
 	if spec.MidRecords > 0 {
 		stopMid = watchSeq(ctx, st, int64(spec.MidRecords), func() { res.MidHWM, _ = procHWM(self) })
 	}
-	cpu0 := selfCPU()
+	cpu0 := cputime.Self()
 	var pcpu0 time.Duration
 	if plugin != 0 {
 		pcpu0, _ = procCPU(plugin)
@@ -157,7 +158,7 @@ func pullChild(spec pullSpec) (pullResult, error) {
 	if err != nil && spec.Limit > 0 && pctx.Err() != nil && ctx.Err() == nil {
 		res.TimedOut, err = true, nil
 	}
-	res.HubCPU = (selfCPU() - cpu0).Seconds()
+	res.HubCPU = (cputime.Self() - cpu0).Seconds()
 	if plugin != 0 {
 		if c, err := procCPU(plugin); err == nil {
 			res.PluginCPU = (c - pcpu0).Seconds()

@@ -23,6 +23,7 @@ import (
 	"github.com/synchub/synchub/host/hub"
 	"github.com/synchub/synchub/host/pull"
 	"github.com/synchub/synchub/host/store"
+	"github.com/synchub/synchub/internal/cputime"
 	"github.com/synchub/synchub/sdk"
 	"github.com/synchub/synchub/sdk/sdktest/memconn"
 )
@@ -100,9 +101,9 @@ func (b *bench) pollOn(ctx context.Context, kind string) error {
 			if kind == dbSQLite && !sc.trickle && r == 0 {
 				stopProfile = b.startProfile("p4-cpu.pprof")
 			}
-			cpu0, t0 := selfCPU(), time.Now()
+			cpu0, t0 := cputime.Self(), time.Now()
 			lat, o, e, reqs, err := w.pollRound(ctx, b.o.poll, b.o.pollFor, sc.trickle)
-			cores := (selfCPU() - cpu0).Seconds() / time.Since(t0).Seconds()
+			cores := (cputime.Self() - cpu0).Seconds() / time.Since(t0).Seconds()
 			if stopProfile != nil {
 				stopProfile()
 			}

@@ -9,7 +9,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -146,15 +145,6 @@ func stealTicks() (steal, iowait, total int64) {
 		return 0, 0, 0
 	}
 	return t[7], t[4], total
-}
-
-// selfCPU is the CPU time (user+system) this process has used so far.
-func selfCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // machine describes the machine the benchmarks ran on.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/synchub/synchub/connectors/dynamicscrm/emulator"
+	"github.com/synchub/synchub/internal/cputime"
 )
 
 // p1Outcome is what P3 and the report take from the pull benchmarks.
@@ -258,9 +259,9 @@ func (b *bench) pullOnce(ctx context.Context, c *crm, h crmHub, kind string, inP
 	if kind == dbSQLite && !inProcess && n > p6Ref {
 		spec.MidRecords = p6Ref
 	}
-	cpu0 := selfCPU()
+	cpu0 := cputime.Self()
 	res, err := spawnPull(ctx, b.work, spec)
-	emuCPU := (selfCPU() - cpu0).Seconds()
+	emuCPU := (cputime.Self() - cpu0).Seconds()
 	if err != nil || !keep {
 		f.Drop()
 		return res, emuCPU, freshDB{}, err

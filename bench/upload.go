@@ -25,6 +25,7 @@ import (
 	"github.com/synchub/synchub/connectors/odata"
 	"github.com/synchub/synchub/host/hub"
 	"github.com/synchub/synchub/host/store"
+	"github.com/synchub/synchub/internal/cputime"
 	"github.com/synchub/synchub/sdk"
 )
 
@@ -464,7 +465,7 @@ func (b *bench) pushOnce(ctx context.Context, c *remoteCRM, kind string, n int, 
 	// The plugin is the bench process's one child by now beside the
 	// emulator (the pulls' children are gone).
 	plugins := slices.DeleteFunc(childPIDs(os.Getpid()), func(pid int) bool { return pid == c.pid() })
-	start, cpu0, pcpu0, ecpu0, mcpu0 := time.Now(), selfCPU(), childrenCPU(plugins), c.cpu(), machineCPU()
+	start, cpu0, pcpu0, ecpu0, mcpu0 := time.Now(), cputime.Self(), childrenCPU(plugins), c.cpu(), machineCPU()
 	rep, err := dev.Sync(ctx, client.SyncOptions{SkipFiles: true})
 	if err != nil {
 		return pushRun{}, fmt.Errorf("upload sync: %w", err)
@@ -479,7 +480,7 @@ func (b *bench) pushOnce(ctx context.Context, c *remoteCRM, kind string, n int, 
 			stop := b.startProfile(name)
 			defer stop()
 		}
-		start, cpu0, pcpu0, ecpu0, mcpu0 = time.Now(), selfCPU(), childrenCPU(plugins), c.cpu(), machineCPU()
+		start, cpu0, pcpu0, ecpu0, mcpu0 = time.Now(), cputime.Self(), childrenCPU(plugins), c.cpu(), machineCPU()
 		if err := h.Start(hctx); err != nil {
 			return pushRun{}, err
 		}
@@ -507,7 +508,7 @@ func (b *bench) pushOnce(ctx context.Context, c *remoteCRM, kind string, n int, 
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-	run := pushRun{wall: time.Since(start), benchCPU: selfCPU() - cpu0, pluginCPU: childrenCPU(plugins) - pcpu0,
+	run := pushRun{wall: time.Since(start), benchCPU: cputime.Self() - cpu0, pluginCPU: childrenCPU(plugins) - pcpu0,
 		emulatorCPU: c.cpu() - ecpu0, machineCPU: machineCPU() - mcpu0}
 	if counts, err := st.CountMutations(ctx, "crm"); err != nil || counts[store.MutationApplied] != int64(n) {
 		return pushRun{}, fmt.Errorf("the hub's metrics say %d applied; the store has %v (%v)", n, counts, err)

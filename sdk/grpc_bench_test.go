@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"net"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/synchub/synchub/internal/cputime"
 )
 
 // BenchmarkGRPCUpload sends an Upload of 100 creates of about 1 KB each
@@ -45,7 +45,7 @@ func BenchmarkGRPCUpload(b *testing.B) {
 		req.Ops = append(req.Ops, Op{MutationID: "m" + id, Entity: "account", Kind: OpCreate, ID: id, Raw: json.RawMessage(raw)})
 	}
 	ctx := context.Background()
-	cpu0 := cpuTime()
+	cpu0 := cputime.Self()
 	b.ReportAllocs()
 	for b.Loop() {
 		res, err := client.Upload(ctx, req)
@@ -56,12 +56,5 @@ func BenchmarkGRPCUpload(b *testing.B) {
 			b.Fatalf("%d results for %d ops", len(res.Results), len(req.Ops))
 		}
 	}
-	b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
-}
-
-// cpuTime is the CPU the process has used.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	b.ReportMetric(float64(cputime.Self()-cpu0)/float64(b.N), "cpu-ns/op")
 }

@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -18,6 +17,7 @@ import (
 	"github.com/synchub/synchub/host/config"
 	"github.com/synchub/synchub/host/store"
 	"github.com/synchub/synchub/host/store/storetest"
+	"github.com/synchub/synchub/internal/cputime"
 	"github.com/synchub/synchub/sdk"
 )
 
@@ -92,10 +92,10 @@ func BenchmarkPushCreates(b *testing.B) {
 		// What the set-up wrote is copied back into the database first:
 		// the push's own writes are measured, not the set-up's checkpoint.
 		require.NoError(b, e.st.DB().Exec("PRAGMA wal_checkpoint(TRUNCATE)").Error)
-		c0, w0 := cpuTime(), written()
+		c0, w0 := cputime.Self(), written()
 		b.StartTimer()
 		res := e.push()
-		cpu += cpuTime() - c0
+		cpu += cputime.Self() - c0
 		wrote += written() - w0
 		b.StopTimer()
 		require.Equal(b, n, res.Ops)
@@ -107,13 +107,6 @@ func BenchmarkPushCreates(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/create")
 	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N*n), "cpu-ns/create")
 	b.ReportMetric(float64(wrote)/float64(b.N*n), "written-B/create")
-}
-
-// cpuTime is the CPU the process has used so far.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // written is how many bytes the process has written so far (wchar: the
