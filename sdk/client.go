@@ -1,6 +1,7 @@
 package sdk
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -133,9 +134,10 @@ func (p *inProcess) Upload(ctx context.Context, req UploadRequest) (r UploadResp
 	sent := req
 	sent.Ops = make([]Op, len(req.Ops))
 	for i, op := range req.Ops {
-		if sent.Ops[i], err = op.withFields(); err != nil {
+		if sent.Ops[i], err = op.forConnector(u); err != nil {
 			return r, err
 		}
+		sent.Ops[i].Raw = bytes.Clone(sent.Ops[i].Raw)
 	}
 	r, err = u.Upload(ctx, sent)
 	if err == nil {

@@ -68,6 +68,18 @@ type Uploader interface {
 	Upload(ctx context.Context, req UploadRequest) (UploadResponse, error)
 }
 
+// RawFieldsUploader is an Uploader that reads each op's fields as JSON:
+// the SDK hands its Upload ops with the fields in Op.Raw (a JSON object,
+// numbers as the device wrote them; empty for an op without fields, such
+// as a delete) and Fields nil, instead of decoding them into maps that the
+// connector would only encode again for its back end. A connector that
+// needs the map for an op calls Op.FieldMap.
+type RawFieldsUploader interface {
+	Uploader
+	// UploadsRawFields marks the connector; it is never called.
+	UploadsRawFields()
+}
+
 // FileLister lists file metadata (never bodies), incrementally when the back
 // end gives a cursor.
 type FileLister interface {

@@ -190,7 +190,7 @@ func (s *grpcServer) Upload(ctx context.Context, req *pb.UploadRequest) (_ *pb.U
 		// 64-bit id or a long decimal keeps every digit on its way to the
 		// back end.
 		o, err := Op{MutationID: op.MutationId, Entity: op.Entity, Kind: OpKind(op.Kind), ID: op.Id,
-			BaseVersion: op.BaseVersion, Raw: op.FieldsJson}.withFields()
+			BaseVersion: op.BaseVersion, Raw: op.FieldsJson}.forConnector(u)
 		if err != nil {
 			return nil, err
 		}

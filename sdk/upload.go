@@ -1,8 +1,11 @@
 package sdk
 
 import (
+	"bytes"
 	"encoding/json"
 	"time"
+
+	"github.com/tidwall/gjson"
 )
 
 // OpKind is what a mutation does.
@@ -29,11 +32,13 @@ type Op struct {
 	// delete only if the record still has it; "" means apply unconditionally.
 	BaseVersion string
 	// Fields: all fields for a create, the changed fields for an update.
+	// Nil for a RawFieldsUploader, which reads Raw.
 	Fields map[string]any
-	// Raw is for the host, and connectors never see it: the fields as a
-	// JSON object, which a Client that talks to a plugin process sends as
-	// they are when Fields is nil (an in-process Client decodes them into
-	// Fields first), so the host need not decode what it only passes on.
+	// Raw is the fields as a JSON object. The host sets it (with Fields
+	// nil), and a Client that talks to a plugin process sends it as it is,
+	// so the host need not decode what it only passes on. A connector sees
+	// it only if it is a RawFieldsUploader: the SDK hands every other
+	// connector the fields decoded into Fields and Raw nil.
 	Raw json.RawMessage
 }
 
@@ -59,6 +64,52 @@ func (op Op) withFields() (Op, error) {
 	}
 	op.Fields, op.Raw = f, nil
 	return op, nil
+}
+
+// RawFields returns the op's fields as a JSON object: Raw, or Fields
+// encoded ("{}" when it has none). A RawFieldsUploader reads them with
+// it, which also serves a caller that hands it ops with Fields.
+func (op Op) RawFields() (json.RawMessage, error) {
+	switch {
+	case op.Fields != nil:
+		raw, err := json.Marshal(op.Fields)
+		if err != nil {
+			return nil, &Error{Code: CodeInvalidRequest, Entity: op.Entity, Summary: "mutation " + op.MutationID + " has fields that cannot be encoded as JSON", Detail: err.Error()}
+		}
+		return raw, nil
+	case len(op.Raw) == 0:
+		return json.RawMessage("{}"), nil
+	}
+	return op.Raw, nil
+}
+
+// withRaw returns op with its fields in Raw only, checked to be a JSON
+// object (encoded from Fields if the host gave a map), for a
+// RawFieldsUploader.
+func (op Op) withRaw() (Op, error) {
+	if op.Fields != nil {
+		raw, err := op.RawFields()
+		op.Fields, op.Raw = nil, raw
+		return op, err
+	}
+	t := bytes.TrimSpace(op.Raw)
+	if len(t) == 0 || string(t) == "null" { // no fields, as a Client sends a nil Fields
+		op.Raw = nil
+		return op, nil
+	}
+	if t[0] != '{' || !gjson.ValidBytes(t) {
+		return op, &Error{Code: CodeInvalidRequest, Entity: op.Entity, Summary: "mutation " + op.MutationID + " has malformed fields JSON", Detail: "not a JSON object"}
+	}
+	return op, nil
+}
+
+// forConnector returns op as connector u reads it: Raw for a
+// RawFieldsUploader, Fields for any other.
+func (op Op) forConnector(u Uploader) (Op, error) {
+	if _, raw := u.(RawFieldsUploader); raw {
+		return op.withRaw()
+	}
+	return op.withFields()
 }
 
 // UploadRequest is a batch of ops.

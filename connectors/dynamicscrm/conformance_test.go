@@ -63,7 +63,7 @@ func webFields(fields map[string]any) map[string]any {
 
 // startEmulator serves an emulator for the test and returns the
 // connector config pointing at it (through the given base URL, if any).
-func startEmulator(t *testing.T, opts emulator.Options) (*emulator.Server, json.RawMessage) {
+func startEmulator(t testing.TB, opts emulator.Options) (*emulator.Server, json.RawMessage) {
 	t.Helper()
 	emu := emulator.New(opts)
 	if _, err := emu.Start(); err != nil {

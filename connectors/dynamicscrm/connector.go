@@ -225,3 +225,7 @@ var guidPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]
 // isGUID reports whether s is a GUID in its canonical form: the only key
 // shape the connector puts into a URL.
 func isGUID(s string) bool { return guidPattern.MatchString(s) }
+
+// UploadsRawFields marks the connector a sdk.RawFieldsUploader: it writes
+// each op's body from the fields' JSON.
+func (c *Connector) UploadsRawFields() {}

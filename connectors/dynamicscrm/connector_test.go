@@ -566,3 +566,83 @@ func TestARetriedFileWriteMakesOneNote(t *testing.T) {
 		t.Errorf("a key reused for another file: %v", err)
 	}
 }
+
+// TestWriteBodiesFromTheFieldsJSON: the connector writes a create's or an
+// update's body from the op's fields JSON, as the host sends them: values
+// pass as written, lookups become @odata.bind references, and whatever
+// cannot be sent is refused with its reason, the rest of the batch going on.
+func TestWriteBodiesFromTheFieldsJSON(t *testing.T) {
+	emu, cfg := startEmulator(t, emulator.Options{Seed: 4, Accounts: 2, ContactsPerAccount: 1, NotesPerAccount: -1})
+	c := configured(t, cfg)
+	account, contact := emu.IDs("accounts")[0], emu.IDs("contacts")[0]
+	rawOp := func(entity string, kind sdk.OpKind, id, raw string) sdk.Op {
+		return sdk.Op{MutationID: uuid.NewString(), Entity: entity, Kind: kind, ID: id, Raw: json.RawMessage(raw)}
+	}
+	for _, tc := range []struct {
+		name string
+		op   sdk.Op
+		want string            // a refusal's reason, or "" for applied
+		has  map[string]string // fields of the record applied, as JSON
+	}{
+		{name: "strings_pass_as_written", op: rawOp("account", sdk.OpCreate, uuid.NewString(),
+			`{"name":"Zo\u00eb \"Q\" <b>&amp;","numberofemployees":12}`),
+			has: map[string]string{"name": `"Zoë \"Q\" <b>&amp;"`, "numberofemployees": "12"}},
+		{name: "a_lookup_with_its_table", op: rawOp("account", sdk.OpCreate, uuid.NewString(),
+			`{"name":"L","primarycontactid":{"entity":"contact","id":"`+strings.ToUpper(contact)+`"}}`),
+			has: map[string]string{"primarycontactid": `{"entity":"contact","id":"` + contact + `"}`}},
+		{name: "a_lookup_as_a_bare_id_to_its_only_table", op: rawOp("account", sdk.OpCreate, uuid.NewString(),
+			`{"name":"L","primarycontactid":"`+contact+`"}`),
+			has: map[string]string{"primarycontactid": `{"entity":"contact","id":"` + contact + `"}`}},
+		{name: "an_update_clears_a_lookup", op: rawOp("contact", sdk.OpUpdate, contact, `{"parentcustomerid":null}`),
+			has: map[string]string{"parentcustomerid": "null"}},
+		{name: "a_bare_id_to_a_lookup_of_two_tables", op: rawOp("contact", sdk.OpCreate, uuid.NewString(),
+			`{"lastname":"L","parentcustomerid":"`+account+`"}`), want: `points to tables [account contact], not ""`},
+		{name: "a_lookup_id_of_the_wrong_type", op: rawOp("contact", sdk.OpCreate, uuid.NewString(),
+			`{"lastname":"L","parentcustomerid":{"entity":"account","id":7}}`), want: `not {"entity":"account","id":7}`},
+		{name: "a_lookup_id_that_is_not_a_guid", op: rawOp("contact", sdk.OpCreate, uuid.NewString(),
+			`{"lastname":"L","parentcustomerid":{"entity":"account","id":"x1"}}`), want: `id "x1" is not a GUID`},
+		{name: "a_lookup_to_a_table_it_does_not_point_to", op: rawOp("contact", sdk.OpCreate, uuid.NewString(),
+			`{"lastname":"L","parentcustomerid":{"entity":"systemuser","id":"`+account+`"}}`), want: `not "systemuser"`},
+		{name: "a_column_set_by_the_server", op: rawOp("account", sdk.OpCreate, uuid.NewString(),
+			`{"name":"L","createdon":"2020-01-01T00:00:00Z"}`), want: "column createdon of table account cannot be set on create"},
+		{name: "an_unknown_column", op: rawOp("account", sdk.OpCreate, uuid.NewString(), `{"name":"L","nosuchcolumn":1}`),
+			want: "nosuchcolumn"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// Each goes with a plain create, which a refusal must not sink.
+			other := op("account", sdk.OpCreate, uuid.NewString(), "", map[string]any{"name": "Neighbour"})
+			res := upload(t, c, false, tc.op, other)
+			if res[1].Status != sdk.StatusApplied {
+				t.Errorf("the op beside it: %+v", res[1])
+			}
+			got := res[0]
+			if tc.want != "" {
+				if got.Status != sdk.StatusRejected || !strings.Contains(got.Message, tc.want) {
+					t.Errorf("got %s %q, want rejected mentioning %q", got.Status, got.Message, tc.want)
+				}
+				return
+			}
+			if got.Status != sdk.StatusApplied || got.Record == nil {
+				t.Fatalf("got %+v, want applied with the record", got)
+			}
+			for f, want := range tc.has {
+				b, err := json.Marshal(got.Record.Fields[f])
+				if err != nil || !jsonEqual(t, string(b), want) {
+					t.Errorf("%s = %s, want %s", f, b, want)
+				}
+			}
+		})
+	}
+}
+
+func jsonEqual(t *testing.T, a, b string) bool {
+	t.Helper()
+	var x, y any
+	if err := json.Unmarshal([]byte(a), &x); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(b), &y); err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprint(x) == fmt.Sprint(y)
+}

@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/tidwall/gjson"
+
 	"github.com/synchub/synchub/connectors/odata"
 	"github.com/synchub/synchub/sdk"
 )
@@ -32,6 +34,16 @@ type plan struct {
 	m   *entityMeta
 	req odata.BatchRequest
 	bad string // refused before sending
+}
+
+// fields is the op's fields as a map, decoded on the rare paths that
+// compare them (the op carries them as JSON); nil if they cannot be.
+func (p *plan) fields() map[string]any {
+	f, err := p.op.FieldMap()
+	if err != nil {
+		return nil
+	}
+	return f
 }
 
 // probe is the server's record of an op, read after an answer that needs
@@ -231,62 +243,135 @@ func (c *Connector) plan(ctx context.Context, op sdk.Op) (*plan, error) {
 	return p, nil
 }
 
-// body is the JSON of a create or an update. A create carries the device's
-// id as the primary key, so a retried create meets "duplicate key" instead
-// of making a second record. Lookups go out as <navigation>@odata.bind
-// references; a null lookup clears the column on update.
+// body is the JSON of a create or an update, written from the op's fields
+// JSON (the connector is a sdk.RawFieldsUploader): values pass as the
+// device wrote them. A create carries the device's id as the primary key,
+// so a retried create meets "duplicate key" instead of making a second
+// record. Lookups go out as <navigation>@odata.bind references; a null
+// lookup clears the column on update.
 func (c *Connector) body(ctx context.Context, m *entityMeta, op sdk.Op) (body []byte, bad string, err error) {
-	out := make(map[string]any, len(op.Fields)+1)
-	if op.Kind == sdk.OpCreate && op.ID != "" {
-		out[m.pk] = strings.ToLower(op.ID)
+	raw, err := op.RawFields()
+	if err != nil {
+		return nil, fmt.Sprintf("the fields cannot be encoded: %v", err), nil
 	}
-	for f, v := range op.Fields {
+	out := make([]byte, 0, len(raw)+len(m.pk)+48)
+	out = append(out, '{')
+	member := func(name string) {
+		if len(out) > 1 {
+			out = append(out, ',')
+		}
+		out = append(appendString(out, name), ':')
+	}
+	if op.Kind == sdk.OpCreate && op.ID != "" {
+		member(m.pk)
+		out = appendString(out, strings.ToLower(op.ID))
+	}
+	gjson.ParseBytes(raw).ForEach(func(k, v gjson.Result) bool {
+		f := k.String()
 		a, ferr := m.field(f)
 		switch {
 		case ferr != nil:
-			return nil, ferr.Error(), nil
+			bad = ferr.Error()
+			return false
 		case f == m.pk:
-			continue
+			return true
 		case op.Kind == sdk.OpCreate && !a.create, op.Kind == sdk.OpUpdate && !a.update:
-			return nil, fmt.Sprintf("column %s of table %s cannot be set on %s", f, m.logical, op.Kind), nil
+			bad = fmt.Sprintf("column %s of table %s cannot be set on %s", f, m.logical, op.Kind)
+			return false
 		case a.typ != sdk.TypeLookup:
-			out[f] = v
-			continue
+			if len(out) > 1 {
+				out = append(out, ',')
+			}
+			out = append(append(append(out, k.Raw...), ':'), v.Raw...)
+			return true
 		}
-		ref, ok := refOf(v)
+		ref, ok := refOfJSON(v)
 		if !ok {
-			return nil, fmt.Sprintf(`lookup %s must be {"entity": <table>, "id": <guid>} or null, not %v`, f, v), nil
+			bad = fmt.Sprintf(`lookup %s must be {"entity": <table>, "id": <guid>} or null, not %s`, f, v.Raw)
+			return false
 		}
 		if ref.ID == "" {
 			if op.Kind == sdk.OpUpdate && len(a.targets) > 0 {
-				out[a.nav(a.targets[0])+"@odata.bind"] = nil
+				member(a.nav(a.targets[0]) + "@odata.bind")
+				out = append(out, "null"...)
 			}
-			continue
+			return true
 		}
 		target := ref.Entity
 		if target == "" && len(a.targets) == 1 {
 			target = a.targets[0]
 		}
 		if !slices.Contains(a.targets, target) {
-			return nil, fmt.Sprintf("lookup %s points to tables %v, not %q", f, a.targets, target), nil
+			bad = fmt.Sprintf("lookup %s points to tables %v, not %q", f, a.targets, target)
+			return false
 		}
 		if !isGUID(ref.ID) {
-			return nil, fmt.Sprintf("lookup %s: id %q is not a GUID", f, ref.ID), nil
+			bad = fmt.Sprintf("lookup %s: id %q is not a GUID", f, ref.ID)
+			return false
 		}
 		tm, terr := c.entity(ctx, target)
 		if terr != nil {
 			if sdk.CodeOf(terr) == sdk.CodeUnknownEntity {
-				return nil, fmt.Sprintf("lookup %s: %v", f, terr), nil
+				bad = fmt.Sprintf("lookup %s: %v", f, terr)
+			} else {
+				err = terr
 			}
-			return nil, "", terr
+			return false
 		}
-		out[a.nav(target)+"@odata.bind"] = "/" + tm.set + "(" + strings.ToLower(ref.ID) + ")"
+		member(a.nav(target) + "@odata.bind")
+		out = appendString(out, "/"+tm.set+"("+strings.ToLower(ref.ID)+")")
+		return true
+	})
+	if err != nil || bad != "" {
+		return nil, bad, err
 	}
-	b, err := json.Marshal(out)
-	if err != nil {
-		return nil, fmt.Sprintf("the fields cannot be encoded: %v", err), nil
+	return append(out, '}'), "", nil
+}
+
+// appendString appends s as a JSON string. The connector's own strings
+// (keys, table names, GUIDs) are plain ASCII, quoted as they are.
+func appendString(buf []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
+			q, _ := json.Marshal(s) // a string always encodes
+			return append(buf, q...)
+		}
 	}
-	return b, "", nil
+	return append(append(append(buf, '"'), s...), '"')
+}
+
+// refOfJSON reads a lookup value as refOf does, from its JSON.
+func refOfJSON(v gjson.Result) (sdk.Ref, bool) {
+	switch {
+	case v.Type == gjson.Null:
+		return sdk.Ref{}, true
+	case v.Type == gjson.String:
+		return sdk.Ref{ID: v.Str}, true
+	case !v.IsObject():
+		return sdk.Ref{}, false
+	}
+	var ref sdk.Ref
+	good := true
+	v.ForEach(func(k, x gjson.Result) bool {
+		switch k.String() {
+		case "entity":
+			ref.Entity = ""
+			if x.Type == gjson.String {
+				ref.Entity = x.Str
+			}
+		case "id":
+			switch x.Type {
+			case gjson.String:
+				ref.ID, good = x.Str, true
+			case gjson.Null:
+				ref.ID, good = "", true
+			default:
+				good = false
+			}
+		}
+		return true
+	})
+	return ref, good
 }
 
 // refOf reads a lookup value: {"entity", "id"} (as JSON gives it, or as
@@ -422,7 +507,7 @@ func missingLookups(p *plan, msg string) []string {
 		named[strings.ToLower(id)] = true
 	}
 	var out []string
-	for f, v := range p.op.Fields {
+	for f, v := range p.fields() {
 		a := p.m.attrs[f]
 		if a == nil || a.typ != sdk.TypeLookup {
 			continue
@@ -473,11 +558,11 @@ func replayed(plans []*plan, probes []probe) bool {
 		switch p.op.Kind {
 		case sdk.OpCreate:
 			creates++
-			if pr.rec == nil || !holds(p.m, pr.rec, p.op.Fields) {
+			if pr.rec == nil || !holds(p.m, pr.rec, p.fields()) {
 				return false
 			}
 		case sdk.OpUpdate:
-			if pr.rec == nil || !holds(p.m, pr.rec, p.op.Fields) {
+			if pr.rec == nil || !holds(p.m, pr.rec, p.fields()) {
 				return false
 			}
 		case sdk.OpDelete:

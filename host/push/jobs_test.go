@@ -85,13 +85,17 @@ func TestQueuedPush(t *testing.T) {
 				require.NoError(t, s.DB().Table("river_job").Where("queue = ? AND state IN ?", queue, states).Count(&n).Error)
 				return n
 			}
-			for range 2 {
-				eventually(t, "no push job running", func() bool { return jobs("running") == 0 })
+			// A loaded machine may run a job late: the queue is emptied
+			// until it stays empty past the client's fetch cooldown.
+			eventually(t, "the push queue empty", func() bool {
+				if jobs("running") > 0 {
+					return false
+				}
 				require.NoError(t, s.DB().Exec("DELETE FROM river_job WHERE queue = ? AND state IN ?", queue,
 					[]string{"available", "pending", "retryable", "scheduled"}).Error)
 				time.Sleep(200 * time.Millisecond) // past the client's fetch cooldown
-			}
-			require.Zero(t, jobs("available", "running"))
+				return jobs("available", "running") == 0
+			})
 			w := e.p.worker.Swap(nil)
 			u := create("account", "q-5", map[string]any{"name": "Again", "owner": ref("user", "u1")})
 			e.acceptOK(1, u)

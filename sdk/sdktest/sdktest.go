@@ -203,14 +203,17 @@ type mode struct {
 
 var modes = []mode{
 	{"in_process", func(_ *testing.T, c sdk.Connector) sdk.Client { return sdk.InProcess(c, hclog.NewNullLogger()) }},
-	{"grpc", serveGRPC},
+	{"grpc", func(t *testing.T, c sdk.Connector) sdk.Client { return ServeGRPC(t, c) }},
 }
 
-// serveGRPC serves c on a loopback gRPC server through sdk.GRPCPlugin, with
-// the options (message limits) sdk.Serve and the host set, and returns a client for it.
+// ServeGRPC serves c on a loopback gRPC server through sdk.GRPCPlugin, with
+// the options (message limits) sdk.Serve and the host set, and returns the
+// host's client of it: the plugin channel as production runs it, in one
+// process, for a test or a benchmark. The server stops when the test ends.
 // (go-plugin's TestPluginGRPCConn would keep gRPC's 4 MiB default limits
 // and log to stderr, so it does not test what production runs.)
-func serveGRPC(t *testing.T, c sdk.Connector) sdk.Client {
+func ServeGRPC(t testing.TB, c sdk.Connector) sdk.Client {
+	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("listen: %v", err)
