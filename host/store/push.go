@@ -373,30 +373,29 @@ func (s *Store) AcceptMutations(ctx context.Context, rows []PushMutation, enqueu
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		inserted := 0
 		var bodies []pushMutationBody
+		var taken []int // rows whose (device, mutation id) was stored already
 		for i := range rows {
-			r := &rows[i]
-			if r.Fields == nil {
-				return fmt.Errorf("insert mutation %s: no fields", r.MutationID)
+			if rows[i].Fields == nil {
+				return fmt.Errorf("insert mutation %s: no fields", rows[i].MutationID)
 			}
-			q := tx.Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "device_id"}, {Name: "mutation_id"}}, DoNothing: true}).Create(r)
-			if q.Error != nil {
-				return fmt.Errorf("insert mutation %s: %w", r.MutationID, q.Error)
+		}
+		for start := 0; start < len(rows); start += acceptChunk {
+			part := rows[start:min(start+acceptChunk, len(rows))]
+			if err := insertMutations(tx, part); err != nil {
+				return err
 			}
-			if q.RowsAffected == 1 {
-				out[i].Inserted = true
+			for i := range part {
+				if part[i].ID == 0 {
+					taken = append(taken, start+i)
+					continue
+				}
+				out[start+i].Inserted = true
 				inserted++
-				bodies = append(bodies, bodyOf(r))
-				continue
+				bodies = append(bodies, bodyOf(&part[i]))
 			}
-			var stored []PushMutation
-			if err := tx.Select("id", "hash").Where("device_id = ? AND mutation_id = ?", r.DeviceID, r.MutationID).
-				Limit(1).Find(&stored).Error; err != nil {
-				return fmt.Errorf("read mutation %s: %w", r.MutationID, err)
-			}
-			if len(stored) == 1 {
-				out[i].StoredHash = stored[0].Hash
-				r.ID = stored[0].ID
-			}
+		}
+		if err := storedHashes(tx, rows, taken, out); err != nil {
+			return err
 		}
 		if len(bodies) > 0 {
 			if err := tx.CreateInBatches(bodies, 200).Error; err != nil {
@@ -423,6 +422,93 @@ func (s *Store) AcceptMutations(ctx context.Context, rows []PushMutation, enqueu
 	}
 	s.analyzeAsItGrows(ctx, &s.pushGrowth, int64(inserted), analyzeMutations)
 	return out, nil
+}
+
+// acceptChunk is how many mutations one INSERT of AcceptMutations holds
+// (22 parameters each).
+const acceptChunk = 200
+
+// insertMutations inserts rows with one INSERT ... ON CONFLICT DO NOTHING,
+// setting the ID of each row it inserted (and its times, as gorm's Create
+// would); a row whose (device, mutation id) is stored already, or repeats
+// an earlier row's, keeps ID 0.
+func insertMutations(tx *gorm.DB, rows []PushMutation) error {
+	type key struct {
+		device int64
+		id     string
+	}
+	at := make(map[key]int, len(rows))
+	now := time.Now().UTC()
+	q := newPlain(tx).sql(insertMutationsHead)
+	for i := range rows {
+		r := &rows[i]
+		r.ID = 0
+		if r.CreatedAt.IsZero() {
+			r.CreatedAt = now
+		}
+		if r.UpdatedAt.IsZero() {
+			r.UpdatedAt = now
+		}
+		if _, dup := at[key{r.DeviceID, r.MutationID}]; !dup {
+			at[key{r.DeviceID, r.MutationID}] = i
+		}
+		q.row(r.Source, r.DeviceID, r.MutationID, r.UserID, r.Entity, r.Op, r.RecordID, r.BaseVersion, r.ClientTime, r.GroupID,
+			r.Hash, r.Status, r.Parked, r.Force, r.Reason, r.BackendID, r.ResultVersion, r.OpID, r.AppliedSeq, r.CreatedAt,
+			r.UpdatedAt, r.ResolvedAt)
+	}
+	return q.sql(" ON CONFLICT (device_id, mutation_id) DO NOTHING RETURNING id, device_id, mutation_id").each(tx, func(rs *sql.Rows) error {
+		var id int64
+		var k key
+		if err := rs.Scan(&id, &k.device, &k.id); err != nil {
+			return fmt.Errorf("insert mutations: %w", err)
+		}
+		i, ok := at[k]
+		if !ok {
+			return fmt.Errorf("insert mutations: the database returned mutation %s of device %d, which was not inserted", k.id, k.device)
+		}
+		rows[i].ID = id
+		return nil
+	})
+}
+
+const insertMutationsHead = `INSERT INTO push_mutations (source, device_id, mutation_id, user_id, entity, op, record_id, base_version,
+client_time, group_id, hash, status, parked, force, reason, backend_id, result_version, op_id, applied_seq, created_at, updated_at,
+resolved_at) VALUES `
+
+// storedHashes sets, for the rows at taken (not inserted: their device's
+// mutation id was stored already), the stored mutation's ID and hash.
+func storedHashes(tx *gorm.DB, rows []PushMutation, taken []int, out []AcceptOutcome) error {
+	byDevice := map[int64][]int{}
+	for _, i := range taken {
+		byDevice[rows[i].DeviceID] = append(byDevice[rows[i].DeviceID], i)
+	}
+	for device, at := range byDevice {
+		for part := range slices.Chunk(at, chunk) {
+			ids := make([]string, len(part))
+			for j, i := range part {
+				ids[j] = rows[i].MutationID
+			}
+			found := map[string]PushMutation{}
+			q := newPlain(tx).sql("SELECT id, mutation_id, hash FROM push_mutations WHERE device_id = ").arg(device).sql(" AND ").in("mutation_id", ids)
+			err := q.each(tx, func(rs *sql.Rows) error {
+				var m PushMutation
+				if err := rs.Scan(&m.ID, &m.MutationID, &m.Hash); err != nil {
+					return err
+				}
+				found[m.MutationID] = m
+				return nil
+			})
+			if err != nil {
+				return fmt.Errorf("read stored mutations of device %d: %w", device, err)
+			}
+			for _, i := range part {
+				if m, ok := found[rows[i].MutationID]; ok {
+					out[i].StoredHash, rows[i].ID = m.Hash, m.ID
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // AppliedMutations returns the device's mutations of source that resolved

@@ -86,6 +86,33 @@ func TestAcceptMutations(t *testing.T) {
 			assert.NotZero(t, r.ID, r.MutationID)
 		}
 
+		// More rows than one INSERT holds, the second part repeating a
+		// mutation of the first; every column is stored as given.
+		ct := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
+		rows = nil
+		for i := range 450 {
+			r := row(fmt.Sprintf("big-%d", i), fmt.Sprintf("hb%d", i))
+			r.ClientTime, r.GroupID, r.Force, r.BaseVersion, r.Fields = &ct, "g1", true, "v7", []byte(`{"name":"B"}`)
+			rows = append(rows, r)
+		}
+		rows[420] = row("big-3", "hb3")
+		out, err = s.AcceptMutations(ctx, rows, enqueue)
+		require.NoError(t, err)
+		for i, o := range out {
+			assert.Equal(t, i != 420, o.Inserted, i)
+		}
+		assert.Equal(t, "hb3", out[420].StoredHash)
+		got, err = s.DeviceMutations(ctx, 1, []string{"big-3", "big-449"})
+		require.NoError(t, err)
+		assert.Equal(t, rows[3].ID, rows[420].ID)
+		last := got["big-449"]
+		assert.Equal(t, rows[449].ID, last.ID)
+		assert.True(t, last.ClientTime != nil && last.ClientTime.Equal(ct), "client_time %v", last.ClientTime)
+		assert.Equal(t, []any{"g1", true, "v7", "hb449", "create", "r-big-449", store.MutationPending},
+			[]any{last.GroupID, last.Force, last.BaseVersion, last.Hash, last.Op, last.RecordID, last.Status})
+		assert.JSONEq(t, `{"name":"B"}`, string(last.Fields))
+		assert.False(t, last.CreatedAt.IsZero())
+
 		// A failing enqueue stores nothing.
 		_, err = s.AcceptMutations(ctx, []store.PushMutation{row("m3", "h3")}, func(context.Context, *sql.Tx) error {
 			return assert.AnError
