@@ -65,12 +65,14 @@
 //     creates as the connector writes a non-atomic batch: odata.Batch, each
 //     create a request of its own with the connector's Prefer, 100 per
 //     request) against the pipeline: a device creates --mutations accounts
-//     offline, syncs (uploads in calls of 100), and the hub, started with
-//     its River queue, pushes them through the plugin. The ratio is the
-//     apply stage's: the queue starts once the upload is accepted, and the
-//     time runs until the hub has recorded every mutation applied. The
-//     first round also times the whole from the device's sync, the queue
-//     running meanwhile (end to end, no bar). A third run times the same apply stage with the connector
+//     offline, syncs (uploads in calls of 100), and the hub pushes them
+//     through the plugin. The ratio is the apply stage's: once the upload
+//     is accepted, the push stage drains the source (Pusher.PushSource,
+//     what the job the upload queued runs), and the time runs until it
+//     returns, every mutation recorded applied. The first round also times
+//     the whole from the device's sync, the hub started with its River
+//     queue and pushing meanwhile (end to end, no bar; its end is read
+//     from the hub's metrics every 20 ms). A third run times the same apply stage with the connector
 //     in process and Upload answered at once (the hub alone), which
 //     separates the hub's own bookkeeping from the plugin and back end.
 //     With PostgreSQL, runs made after the SQLite rounds time the apply

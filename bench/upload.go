@@ -384,9 +384,11 @@ func batchBody(path string, rows [][]byte) ([]byte, string, error) {
 // pushOnce runs one pipeline pass: a fresh hub (real plugin, SQLite) and a
 // fresh device that creates n accounts offline, then syncs; the time runs
 // from the sync until the hub has recorded all n applied. With applyOnly
-// the hub's job queue starts once the device's sync is over, and the time
-// runs from there; with profile as well, the apply is profiled (the hub,
-// and the plugin unless instant answers).
+// the hub is not started (no job queue, no pull scheduler): once the
+// device's sync is over, the push stage drains the source
+// (Pusher.PushSource), and the time runs from there until it returns;
+// with profile as well, the apply is profiled (the hub, and the plugin
+// unless instant answers).
 func (b *bench) pushOnce(ctx context.Context, c *remoteCRM, kind string, n int, profile, applyOnly bool, instant *instantBackend) (pushRun, error) {
 	st, done, err := freshStore(ctx, kind, b.work, b.o.postgres)
 	if err != nil {
@@ -480,17 +482,26 @@ func (b *bench) pushOnce(ctx context.Context, c *remoteCRM, kind string, n int, 
 			stop := b.startProfile(name)
 			defer stop()
 		}
+		// The push stage drains the source, as the job the upload queued
+		// would, and returns once every mutation is recorded: the time
+		// ends at the last commit, with nothing polling the hub meanwhile.
 		start, cpu0, pcpu0, ecpu0, mcpu0 = time.Now(), cputime.Self(), childrenCPU(plugins), c.cpu(), machineCPU()
-		if err := h.Start(hctx); err != nil {
-			return pushRun{}, err
+		pctx, cancel := context.WithTimeout(hctx, 10*time.Minute)
+		res, err := h.Pusher().PushSource(pctx, "crm")
+		cancel()
+		if err != nil {
+			return pushRun{}, fmt.Errorf("push: %w", err)
+		}
+		if res.Ops != n {
+			return pushRun{}, fmt.Errorf("the push sent %d ops, want %d", res.Ops, n)
 		}
 	}
-	// The hub's metrics say when every mutation is applied: polling the
-	// store instead would count the mutations on the same cores while
-	// they are written, and on PostgreSQL read every row of the table
-	// each time.
+	// Without applyOnly, the hub's metrics say when every mutation is
+	// applied: polling the store instead would count the mutations on the
+	// same cores while they are written, and on PostgreSQL read every row
+	// of the table each time.
 	deadline := time.Now().Add(10 * time.Minute)
-	for {
+	for !applyOnly {
 		applied, err := appliedMetric(h.Metrics(), "crm")
 		if err != nil {
 			return pushRun{}, err
@@ -536,7 +547,7 @@ func (b *bench) pushOnce(ctx context.Context, c *remoteCRM, kind string, n int, 
 }
 
 // pushRun is what one pushOnce measured: its wall time and the CPU the
-// bench process (the hub, and the bench polling its metrics), the plugin
+// bench process (the hub; in the end-to-end run, the bench polling its metrics too), the plugin
 // process, the emulator child and the whole machine (PostgreSQL's server
 // among the rest) used meanwhile.
 type pushRun struct {
@@ -606,7 +617,7 @@ func appliedMetric(g prometheus.Gatherer, source string) (int64, error) {
 // getrusage), not from profiles.
 type p5CPU struct {
 	wall     float64 // the apply run's wall time
-	bench    float64 // the bench process during the apply run: the hub, and the polling of its metrics
+	bench    float64 // the bench process during the apply run: the hub
 	plugin   float64 // the plugin process during the apply run
 	emulator float64 // the emulator child during the apply run
 	others   float64 // the rest of the machine during the apply run
