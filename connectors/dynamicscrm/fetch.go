@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/tidwall/gjson"
 
@@ -406,8 +407,14 @@ func (cv converter) rawRecord(row json.RawMessage) (sdk.Record, error) {
 	}
 	vals := make([]string, len(p.cols)) // "" = absent from the row
 	targets := make([]string, len(p.cols))
+	if len(row) == 0 {
+		return sdk.Record{}, &sdk.Error{Code: sdk.CodeBadResponse, Entity: cv.m.logical, Summary: "an empty row"}
+	}
 	var id, etag, modified string
-	gjson.ParseBytes(row).ForEach(func(k, v gjson.Result) bool {
+	// A view of row, not a copy (gjson.ParseBytes copies): what is kept
+	// from it is copied out before the call returns (the fields into Raw,
+	// the id and version by strings.Clone), so a caller may reuse row.
+	gjson.Parse(unsafe.String(&row[0], len(row))).ForEach(func(k, v gjson.Result) bool {
 		if i, ok := p.props[k.Str]; ok {
 			vals[i] = v.Raw
 		}
@@ -429,7 +436,7 @@ func (cv converter) rawRecord(row json.RawMessage) (sdk.Record, error) {
 	if id == "" {
 		return sdk.Record{}, &sdk.Error{Code: sdk.CodeBadResponse, Entity: cv.m.logical, Summary: "a row without its key " + cv.m.pk}
 	}
-	rec := sdk.Record{ID: strings.ToLower(id), Version: etag}
+	rec := sdk.Record{ID: strings.Clone(strings.ToLower(id)), Version: strings.Clone(etag)}
 	if t, err := time.Parse(time.RFC3339Nano, modified); err == nil {
 		rec.ModifiedAt = t.UTC()
 	}
