@@ -175,14 +175,15 @@ type bench struct {
 	// the store's writes alone over it, p5raw the raw rate (records/s).
 	p5alone, p5book, p5raw float64
 	// p5phases are the hub-alone run's phases (medians), in seconds: from
-	// the queue's start to the first Upload, and from the last Upload to
+	// the push's start to the first Upload, and from the last Upload to
 	// the end.
 	p5phases [2]float64
 	// p5cpu is the CPU P5's runs used, each figure's median over rounds.
 	p5cpu p5CPU
 	// p5pgCPU is the same for the PostgreSQL apply runs (no raw loop or
-	// hub-alone figures).
+	// hub-alone figures), p5pgRaw their raw loops' median rate.
 	p5pgCPU p5CPU
+	p5pgRaw float64
 }
 
 // row is one line of the results table.

@@ -175,12 +175,13 @@ func (b *bench) runUpload(ctx context.Context) {
 		pgRatio := median(pgRatios)
 		b.add(row{ID: "P5", What: fmt.Sprintf("upload apply on PostgreSQL: the same %s creates, the hub's store on PostgreSQL", thousands(int64(n))),
 			Value:  fmt.Sprintf("%s = **%.2f ×** raw `$batch` ingest (%s)", rate(median(pgApply)), pgRatio, rate(median(pgRaw))),
-			Target: "≥ 0.50 × raw $batch ingest", Status: verdict(pgRatio >= 0.5)})
+			Target: "≥ 0.50 × raw $batch ingest (P5's bar, applied for the record: the issue's P5 names no database)", Status: verdict(pgRatio >= 0.5)})
+		b.p5pgRaw = median(pgRaw)
 	}
 	b.detail("**P5** per run: apply %s; end to end (first round) %s; raw `$batch` %s; apply ratio %s; the hub alone %s; the store's writes alone %s. The apply time runs from the "+
-		"start of the hub's job queue, the device's upload already accepted, until the hub has recorded every mutation applied (and the "+
-		"emulator holds every record); the end-to-end time from the device's sync (upload calls, then the download of the results) with "+
-		"the queue running. The hub-alone time is the apply time of the same hub and store with the connector in process and Upload "+
+		"start of the push stage's drain of the source (`Pusher.PushSource`, what the job the upload queued runs), the device's upload "+
+		"already accepted, until it returns, every mutation recorded applied (and the emulator holding every record); the end-to-end time "+
+		"from the device's sync (upload calls, then the download of the results) with the hub's queue running. The hub-alone time is the apply time of the same hub and store with the connector in process and Upload "+
 		"answered at once, each create with the record the emulator answers to a create: the hub's own share of the apply stage. "+
 		"The store's writes alone are the durable writes the push stage makes for the same creates (per batch: the ops inserted and "+
 		"the mutations marked in flight in one transaction; each record and its partition item written, the mutations marked "+
