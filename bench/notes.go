@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/synchub/synchub/host/push"
 )
 
 // missed says whether a row of id whose "what" contains sub missed.
@@ -147,7 +149,7 @@ func (b *bench) p5SQLiteNote() string {
 		wall := float64(b.o.mutations) / (b.p5alone * b.p5raw)
 		fmt.Fprintf(&s, "In the hub-alone run (medians) the first Upload came %.2f s after the push started and the last one %.2f s "+
 			"before the end, of about %.2f s. A push run plans in steps: its first plan takes only the mutations of the first "+
-			"two Upload calls, and each later plan runs while the batches already planned are on their way, so the plugin and "+
+			"Upload calls that go at once, and each later plan runs while the batches already planned are on their way, so the plugin and "+
 			"the back end do not wait through the whole plan; the plans and the recording of answers share the store's one "+
 			"writer, and answers that come faster than it records them queue behind it. ",
 			ph[0], ph[1], wall)
@@ -167,8 +169,8 @@ func (b *bench) p5SQLiteNote() string {
 		}
 	}
 	s.WriteString(b.p5cpu.note(b.m.CPUs, b.o.mutations, b.p5raw))
-	fmt.Fprintf(&s, "Two Upload calls wait at once while a third goroutine records the answers, so the plugin, the emulator and the "+
-		"store work side by side on the %d cores, which the three share.", b.m.CPUs)
+	fmt.Fprintf(&s, "%d Upload calls wait at once while another goroutine records the answers, so the plugin, the emulator and the "+
+		"store work side by side on the %d cores, which the three share.", push.UploadsInFlight, b.m.CPUs)
 	return s.String()
 }
 

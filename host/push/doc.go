@@ -64,8 +64,9 @@
 // capped by the connector's MaxBatchSize; parents first (config parents),
 // oldest first; deletes last, children first; a group alone in one Atomic
 // call. Ops planned apart are independent of each other (one op per record
-// in flight), so two Upload calls may wait for their answers at once while
-// a third goroutine records the answers in the order the batches went; a
+// in flight), so UploadsInFlight (4) Upload calls may wait for their
+// answers at once while another goroutine records the answers in the order
+// the batches went, those that came in together in one transaction; a
 // batch holding a delete waits for every call before it, so children are
 // deleted first.
 //

@@ -189,7 +189,7 @@ var errAbandoned = errors.New("results abandoned")
 func (r *runner) drain(ctx context.Context, res *Result) error {
 	size := batchSize(r.src, r.desc)
 	s := r.startSender(ctx, res)
-	limit := uploadsInFlight * size
+	limit := UploadsInFlight * size
 	err := func() error {
 		for {
 			if r.p.stopRequested() {
