@@ -31,8 +31,8 @@ func TestTheFirstCallsGoBeforeEverythingIsPlanned(t *testing.T) {
 		}
 		e.acceptOK(1, ms...)
 		// No call answers before the first has counted what still waits:
-		// the run can then have planned the first two calls, and what the
-		// sender's queue holds, but not all 40.
+		// the run can then have planned the first calls (UploadsInFlight),
+		// and what the sender's queue holds, but not all 40.
 		var once sync.Once
 		var waiting int64
 		release := make(chan struct{})
@@ -75,14 +75,18 @@ func TestDeletesWaitForAPlanOfEverything(t *testing.T) {
 			}
 		}
 		require.NotEmpty(t, acc, "an account of u1 with a contact of u1")
-		// The first plan (two calls' worth) takes the create and the
-		// parent's delete.
+		// The first plan (UploadsInFlight calls of one) takes the first
+		// create, the parent's delete and other creates, not the child's
+		// delete.
 		ms := []Mutation{
 			create("account", "first", map[string]any{"name": "First", "owner": owner}),
 			del("account", acc, accV),
-			del("contact", con, conV),
-			create("account", "later", map[string]any{"name": "Later", "owner": owner}),
 		}
+		for i := range UploadsInFlight - 2 {
+			ms = append(ms, create("account", fmt.Sprintf("between-%d", i), map[string]any{"name": "Between", "owner": owner}))
+		}
+		ms = append(ms, del("contact", con, conV),
+			create("account", "later", map[string]any{"name": "Later", "owner": owner}))
 		e.acceptOK(1, ms...)
 		e.push()
 		var deleted []string
@@ -107,14 +111,15 @@ func TestAGroupIsNeverSplitBetweenPlans(t *testing.T) {
 		e.pull()
 		owner := ref("user", "u1")
 		var ms []Mutation
-		for i := range 3 {
+		// The first plan (UploadsInFlight calls of two) takes the creates
+		// before the group and the group's first mutation, which depends
+		// on nothing, but not its second.
+		for i := range 2*UploadsInFlight - 1 {
 			ms = append(ms, create("account", fmt.Sprintf("before-%d", i), map[string]any{"name": "Before", "owner": owner}))
 		}
 		a := create("account", "grp-a", map[string]any{"name": "Order", "owner": owner})
 		c := create("contact", "grp-c", map[string]any{"name": "Line", "owner": owner, "account": ref("account", "grp-a")})
 		a.Group, c.Group = "order-1", "order-1"
-		// The first plan (two calls of two) takes the three creates and
-		// the group's first mutation, which depends on nothing.
 		ms = append(ms, a, c)
 		e.acceptOK(1, ms...)
 		e.push()
