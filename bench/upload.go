@@ -497,27 +497,13 @@ func (b *bench) pushOnce(ctx context.Context, c *remoteCRM, kind string, n int, 
 			return pushRun{}, fmt.Errorf("the push sent %d ops, want %d", res.Ops, n)
 		}
 	}
-	// Without applyOnly, the hub's metrics say when every mutation is
-	// applied: polling the store instead would count the mutations on the
-	// same cores while they are written, and on PostgreSQL read every row
-	// of the table each time.
-	deadline := time.Now().Add(10 * time.Minute)
-	for !applyOnly {
-		applied, err := appliedMetric(h.Metrics(), "crm")
-		if err != nil {
+	if !applyOnly {
+		// The hub's metrics say when every mutation is applied: polling
+		// the store instead would count the mutations on the same cores
+		// while they are written, and on PostgreSQL read every row of the
+		// table each time.
+		if err := waitApplied(ctx, h, st, n); err != nil {
 			return pushRun{}, err
-		}
-		if applied >= int64(n) {
-			break
-		}
-		if time.Now().After(deadline) {
-			counts, _ := st.CountMutations(ctx, "crm")
-			return pushRun{}, fmt.Errorf("after 10 minutes only %v of %d mutations are done", counts, n)
-		}
-		select {
-		case <-ctx.Done():
-			return pushRun{}, ctx.Err()
-		case <-time.After(20 * time.Millisecond):
 		}
 	}
 	run := pushRun{wall: time.Since(start), benchCPU: cputime.Self() - cpu0, pluginCPU: childrenCPU(plugins) - pcpu0,
@@ -545,6 +531,30 @@ func (b *bench) pushOnce(ctx context.Context, c *remoteCRM, kind string, n int, 
 			upload.Seconds(), rep.Sources[0].UploadCalls, rep.Sources[0].UploadTime.Seconds(), run.wall.Seconds())
 	}
 	return run, nil
+}
+
+// waitApplied polls the hub's metrics every 20 ms until n mutations of
+// the bench's source are applied, for at most 10 minutes.
+func waitApplied(ctx context.Context, h *hub.Hub, st *store.Store, n int) error {
+	deadline := time.Now().Add(10 * time.Minute)
+	for {
+		applied, err := appliedMetric(h.Metrics(), "crm")
+		if err != nil {
+			return err
+		}
+		if applied >= int64(n) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			counts, _ := st.CountMutations(ctx, "crm")
+			return fmt.Errorf("after 10 minutes only %v of %d mutations are done", counts, n)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // pushRun is what one pushOnce measured: its wall time and the CPU the

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"time"
-
-	"github.com/tidwall/gjson"
 )
 
 // OpKind is what a mutation does.
@@ -97,7 +95,7 @@ func (op Op) withRaw() (Op, error) {
 		op.Raw = nil
 		return op, nil
 	}
-	if t[0] != '{' || !gjson.ValidBytes(t) {
+	if !isJSONObject(t) {
 		return op, &Error{Code: CodeInvalidRequest, Entity: op.Entity, Summary: "mutation " + op.MutationID + " has malformed fields JSON", Detail: "not a JSON object"}
 	}
 	return op, nil

@@ -66,10 +66,17 @@ func recordFromPB(p *pb.Record, raw bool) (Record, error) {
 // validator: the same grammar as json.Valid, in less than half the time,
 // which counts on the pull path.
 func checkRawFields(id string, raw []byte) error {
-	if t := bytes.TrimLeft(raw, " \t\r\n"); len(t) == 0 || t[0] != '{' || !gjson.ValidBytes(t) {
+	if !isJSONObject(raw) {
 		return &Error{Code: CodeBadResponse, Summary: "record " + id + " has malformed fields JSON", Detail: "not a JSON object"}
 	}
 	return nil
+}
+
+// isJSONObject reports whether raw is one JSON object, with nothing after
+// it but white space.
+func isJSONObject(raw []byte) bool {
+	t := bytes.TrimLeft(raw, " \t\r\n")
+	return len(t) > 0 && t[0] == '{' && gjson.ValidBytes(t)
 }
 
 // checkRecordRaw checks a record a connector in the host's process wrote

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/stretchr/testify/assert"
 
 	"github.com/synchub/synchub/connectors/dynamicscrm"
 	"github.com/synchub/synchub/connectors/dynamicscrm/emulator"
@@ -627,22 +628,11 @@ func TestWriteBodiesFromTheFieldsJSON(t *testing.T) {
 			}
 			for f, want := range tc.has {
 				b, err := json.Marshal(got.Record.Fields[f])
-				if err != nil || !jsonEqual(t, string(b), want) {
-					t.Errorf("%s = %s, want %s", f, b, want)
+				if err != nil {
+					t.Fatal(err)
 				}
+				assert.JSONEq(t, want, string(b), f)
 			}
 		})
 	}
-}
-
-func jsonEqual(t *testing.T, a, b string) bool {
-	t.Helper()
-	var x, y any
-	if err := json.Unmarshal([]byte(a), &x); err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal([]byte(b), &y); err != nil {
-		t.Fatal(err)
-	}
-	return fmt.Sprint(x) == fmt.Sprint(y)
 }

@@ -472,28 +472,23 @@ func appendLookup(buf []byte, a *attrMeta, raw, target string) []byte {
 	if target == "" && len(a.targets) > 0 {
 		target = a.targets[0]
 	}
-	id := strings.ToLower(v.Str)
-	if !plainJSON(target) || !plainJSON(id) {
-		ref, _ := json.Marshal(map[string]any{"entity": target, "id": id})
-		return append(buf, ref...)
-	}
-	// Table names and GUIDs need no escaping: written as json.Marshal
-	// would write the map, without its reflection (a lookup per record).
-	buf = append(buf, `{"entity":"`...)
-	buf = append(buf, target...)
-	buf = append(buf, `","id":"`...)
-	buf = append(buf, id...)
-	return append(buf, `"}`...)
+	buf = appendJSONString(append(buf, `{"entity":`...), target)
+	buf = appendJSONString(append(buf, `,"id":`...), strings.ToLower(v.Str))
+	return append(buf, '}')
 }
 
-// plainJSON reports whether s is written in JSON as it is, between
-// quotes: letters, digits, '-', '_' and '.' only.
-func plainJSON(s string) bool {
+// appendJSONString appends s as json.Marshal writes a string. The
+// connector's own strings (table and column names, GUIDs, @odata.bind
+// paths) need no escaping and are copied between quotes, without
+// json.Marshal's reflection on a hot path; any other goes through it.
+func appendJSONString(buf []byte, s string) []byte {
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.') {
-			return false
+		// json.Marshal escapes these, and control and non-ASCII bytes are
+		// left to it.
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s) // a string always encodes
+			return append(buf, q...)
 		}
 	}
-	return true
+	return append(append(append(buf, '"'), s...), '"')
 }

@@ -260,11 +260,11 @@ func (c *Connector) body(ctx context.Context, m *entityMeta, op sdk.Op) (body []
 		if len(out) > 1 {
 			out = append(out, ',')
 		}
-		out = append(appendString(out, name), ':')
+		out = append(appendJSONString(out, name), ':')
 	}
 	if op.Kind == sdk.OpCreate && op.ID != "" {
 		member(m.pk)
-		out = appendString(out, strings.ToLower(op.ID))
+		out = appendJSONString(out, strings.ToLower(op.ID))
 	}
 	gjson.ParseBytes(raw).ForEach(func(k, v gjson.Result) bool {
 		f := k.String()
@@ -285,7 +285,7 @@ func (c *Connector) body(ctx context.Context, m *entityMeta, op sdk.Op) (body []
 			out = append(append(append(out, k.Raw...), ':'), v.Raw...)
 			return true
 		}
-		ref, ok := refOfJSON(v)
+		ref, ok := refOf(v.Value())
 		if !ok {
 			bad = fmt.Sprintf(`lookup %s must be {"entity": <table>, "id": <guid>} or null, not %s`, f, v.Raw)
 			return false
@@ -319,59 +319,13 @@ func (c *Connector) body(ctx context.Context, m *entityMeta, op sdk.Op) (body []
 			return false
 		}
 		member(a.nav(target) + "@odata.bind")
-		out = appendString(out, "/"+tm.set+"("+strings.ToLower(ref.ID)+")")
+		out = appendJSONString(out, "/"+tm.set+"("+strings.ToLower(ref.ID)+")")
 		return true
 	})
 	if err != nil || bad != "" {
 		return nil, bad, err
 	}
 	return append(out, '}'), "", nil
-}
-
-// appendString appends s as a JSON string. The connector's own strings
-// (keys, table names, GUIDs) are plain ASCII, quoted as they are.
-func appendString(buf []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
-			q, _ := json.Marshal(s) // a string always encodes
-			return append(buf, q...)
-		}
-	}
-	return append(append(append(buf, '"'), s...), '"')
-}
-
-// refOfJSON reads a lookup value as refOf does, from its JSON.
-func refOfJSON(v gjson.Result) (sdk.Ref, bool) {
-	switch {
-	case v.Type == gjson.Null:
-		return sdk.Ref{}, true
-	case v.Type == gjson.String:
-		return sdk.Ref{ID: v.Str}, true
-	case !v.IsObject():
-		return sdk.Ref{}, false
-	}
-	var ref sdk.Ref
-	good := true
-	v.ForEach(func(k, x gjson.Result) bool {
-		switch k.String() {
-		case "entity":
-			ref.Entity = ""
-			if x.Type == gjson.String {
-				ref.Entity = x.Str
-			}
-		case "id":
-			switch x.Type {
-			case gjson.String:
-				ref.ID, good = x.Str, true
-			case gjson.Null:
-				ref.ID, good = "", true
-			default:
-				good = false
-			}
-		}
-		return true
-	})
-	return ref, good
 }
 
 // refOf reads a lookup value: {"entity", "id"} (as JSON gives it, or as
